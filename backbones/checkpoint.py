@@ -1,0 +1,149 @@
+"""Read a checkpoint file of any supported layout and load it into ``ConvNeXtV2``, loudly.
+
+Nothing is loaded partially in silence: the layout found, the keys dropped on purpose and the
+layers left freshly initialised are logged; anything else (a missing block, an unknown key, a
+shape mismatch, a checkpoint of another size) raises ``CheckpointError`` with one line that names
+the problem and what to do.
+"""
+import os
+import re
+
+import torch
+from mmengine.logging import print_log
+
+from .checkpoint_layouts import to_canonical
+from .mmengine_compat import checkpoint_safe_globals
+from .variants import arch_name
+
+# Keys that checkpoints carry besides the backbone and that a backbone load drops on purpose.
+_NOT_BACKBONE = re.compile(r'^(head\.|norm\.|decoder|mask_token|proj\.|pred\.|fc_norm\.)')
+_OUT_NORM = re.compile(r'^norm[0-3]\.')
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be loaded as asked; the message says why and what to do."""
+
+
+def read_checkpoint(path):
+    """torch.load with ``weights_only=True`` (plus the few types real checkpoints hold)."""
+    if not os.path.isfile(path):
+        raise CheckpointError(f'checkpoint {path} does not exist; check the path (see README: '
+                              'tools/convert_fcmae.py and tools/export_backbone.py make them)')
+    try:
+        with torch.serialization.safe_globals(checkpoint_safe_globals()):
+            return torch.load(path, map_location='cpu', weights_only=True)
+    except Exception as err:  # noqa: BLE001 - any failure here means an unreadable file
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise CheckpointError(f'cannot read checkpoint {path}: {first}; the file is corrupt, '
+                              'truncated or not a PyTorch checkpoint - download or convert it again')
+
+
+def state_dict_of(obj, path='<checkpoint>', prefer_ema=True):
+    """The weights inside a checkpoint object, with the key they came from."""
+    if not isinstance(obj, dict):
+        raise CheckpointError(f'{path} holds a {type(obj).__name__}, not a state dict')
+    keys = ['model_ema', 'model', 'state_dict'] if prefer_ema else ['model', 'model_ema', 'state_dict']
+    for key in keys:
+        if isinstance(obj.get(key), dict) and obj[key]:
+            return obj[key], key
+    if obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return obj, None
+    raise CheckpointError(f'{path} has no weights: expected a state dict or a dict with one of '
+                          f'{keys}, found keys {sorted(obj)[:8]}')
+
+
+def canonical_backbone_weights(obj, path='<checkpoint>', prefix=None):
+    """Return (layout description, canonical state dict) of a checkpoint object."""
+    state_dict, container = state_dict_of(obj, path)
+    state_dict = {k[7:] if k.startswith('module.') else k: v for k, v in state_dict.items()}
+    if prefix is None and any(k.startswith('backbone.') for k in state_dict):
+        prefix = 'backbone.'   # a whole detector / segmentor / classifier checkpoint
+    if prefix:
+        state_dict = {k[len(prefix):]: v for k, v in state_dict.items() if k.startswith(prefix)}
+        if not state_dict:
+            raise CheckpointError(f'{path} has no key starting with {prefix!r}')
+    try:
+        layout, canonical = to_canonical(state_dict)
+    except ValueError as err:
+        raise CheckpointError(f'{path}: {err}; is it a ConvNeXt V2 checkpoint?') from None
+    where = f"'{container}' of " if container else ''
+    return f'{layout} ({where}{os.path.basename(path)})', canonical
+
+
+def infer_arch(state_dict):
+    """(depths, dims) of the canonical state dict, from its stem and block indices."""
+    dims = []
+    for i in range(4):
+        weight = state_dict.get(f'downsample_layers.{i}.{0 if i == 0 else 1}.weight')
+        if weight is None:
+            return None
+        dims.append(weight.shape[0])
+    depths = []
+    for i in range(4):
+        blocks = {int(m.group(1)) for k in state_dict if (m := re.match(rf'stages\.{i}\.(\d+)\.', k))}
+        depths.append(max(blocks) + 1 if blocks else 0)
+    return tuple(depths), tuple(dims)
+
+
+def load_pretrained(model, path, prefix=None, logger='current'):
+    """Load a checkpoint file of any supported layout into ``model`` (a ``ConvNeXtV2``)."""
+    layout, state_dict = canonical_backbone_weights(read_checkpoint(path), path, prefix)
+    report = load_canonical(model, state_dict, source=path)
+    print_log(f'ConvNeXt V2: loaded {path}: layout = {layout}; {report}', logger=logger)
+    return report
+
+
+def load_canonical(model, state_dict, source='<state dict>'):
+    """Strictly load a canonical state dict; return a one-line report of what was left out."""
+    found = infer_arch(state_dict)
+    wanted = (tuple(model.depths), tuple(model.dims))
+    if found is None:
+        raise CheckpointError(f'{source} has no ConvNeXt V2 stem/downsample weights; '
+                              'is it a backbone checkpoint?')
+    if found != wanted:
+        raise CheckpointError(
+            f'{source} is ConvNeXt V2-{arch_name(*found)} but the model is '
+            f'ConvNeXt V2-{arch_name(*wanted)}; use the config of that size or a checkpoint of this one')
+
+    own = model.state_dict()
+    dropped = sorted({_group(k) for k in state_dict if k not in own and _droppable(k)})
+    unexpected = [k for k in state_dict if k not in own and not _droppable(k)]
+    fresh = sorted({_group(k) for k in own if k not in state_dict and _OUT_NORM.match(k)})
+    missing = [k for k in own if k not in state_dict and not _OUT_NORM.match(k)]
+    loadable = {}
+    mismatched = []
+    for key, value in state_dict.items():
+        if key not in own:
+            continue
+        if value.shape != own[key].shape:
+            if value.numel() == own[key].numel() and '.grn.' in key:
+                value = value.reshape(own[key].shape)
+            else:
+                mismatched.append(f'{key} {tuple(value.shape)} vs model {tuple(own[key].shape)}')
+                continue
+        loadable[key] = value
+    problems = []
+    if missing:
+        problems.append(f'missing keys {_short(missing)}')
+    if unexpected:
+        problems.append(f'unexpected keys {_short(unexpected)}')
+    if mismatched:
+        problems.append(f'shape mismatches {_short(mismatched)}')
+    if problems:
+        raise CheckpointError(f'{source} does not fit the backbone: {"; ".join(problems)}')
+    model.load_state_dict(loadable, strict=False)
+    return (f'dropped (not backbone): {", ".join(dropped) or "nothing"}; '
+            f'freshly initialised: {", ".join(fresh) or "nothing"}')
+
+
+def _droppable(key):
+    return bool(_NOT_BACKBONE.match(key) or _OUT_NORM.match(key))
+
+
+def _group(key):
+    return key.split('.')[0]
+
+
+def _short(keys, limit=6):
+    more = f' (+{len(keys) - limit} more)' if len(keys) > limit else ''
+    return '[' + ', '.join(keys[:limit]) + ']' + more

@@ -1,0 +1,165 @@
+"""Every checkpoint layout a ConvNeXt V2 user actually has, each as a small pure function.
+
+A layout turns its state dict into the *canonical* one: the official / mmpretrain names used by
+``ConvNeXtV2`` (``downsample_layers.i.j``, ``stages.i.j.<dwconv|norm|pwconv1|grn|pwconv2>``),
+dense tensors, GRN parameters of shape (1, 1, 1, C). Keys that are not backbone weights (classifier
+head, final norm, FCMAE decoder, ...) are passed through unchanged; the loader decides about them.
+``export_*`` functions write the canonical state dict back out in a foreign layout; the tests and
+the converters use them.
+"""
+import math
+import re
+
+import torch
+
+_SPARSE_WRAPPERS = re.compile(r'\.(ln|linear)\.')
+
+
+def _strip(prefix, state_dict):
+    return {k[len(prefix):] if k.startswith(prefix) else k: v for k, v in state_dict.items()}
+
+
+# -- detection ----------------------------------------------------------------------------------
+def is_timm(sd):
+    return 'stem.0.weight' in sd and any('.blocks.' in k for k in sd)
+
+
+def is_official_sparse_fcmae(sd):
+    return any(k.startswith('encoder.') and k.endswith('.kernel') for k in sd)
+
+
+def is_dense_fcmae(sd):
+    return 'encoder.downsample_layers.0.0.weight' in sd
+
+
+def is_canonical(sd):
+    return 'downsample_layers.0.0.weight' in sd
+
+
+# -- conversion to canonical --------------------------------------------------------------------
+def from_timm(sd):
+    out = {}
+    for key, value in sd.items():
+        key = key.replace('stem.', 'downsample_layers.0.')
+        key = re.sub(r'^stages\.(\d+)\.downsample\.', r'downsample_layers.\1.', key)
+        key = re.sub(r'^stages\.(\d+)\.blocks\.(\d+)\.', r'stages.\1.\2.', key)
+        key = key.replace('.conv_dw.', '.dwconv.').replace('.mlp.fc1.', '.pwconv1.')
+        key = key.replace('.mlp.fc2.', '.pwconv2.')
+        if '.mlp.grn.' in key:
+            key = key.replace('.mlp.grn.weight', '.grn.gamma').replace('.mlp.grn.bias', '.grn.beta')
+            value = value.reshape(1, 1, 1, -1)
+        elif '.pwconv' in key and value.dim() == 4:   # timm's conv_mlp (atto..nano): 1x1 convs
+            value = value.flatten(1)
+        key = key.replace('head.fc.', 'head.').replace('head.norm.', 'norm.')
+        out[key] = value
+    return out
+
+
+def from_official_sparse_fcmae(sd):
+    """MinkowskiEngine layout of the official FCMAE pretraining code.
+
+    Sparse conv kernels are (k*k, in, out) (depthwise: (k*k, C)) with the kernel offset running
+    column-major, i.e. flat index = w * k + h; ``.ln.``/``.linear.`` wrap the dense modules;
+    biases and GRN parameters are (1, C).
+    """
+    out = {}
+    for key, value in _strip('encoder.', sd).items():
+        if key.endswith('.kernel'):
+            key = key[:-len('.kernel')] + '.weight'
+            k = math.isqrt(value.shape[0])
+            if value.dim() == 3:   # (k*k, in, out) -> (out, in, k, k)
+                value = value.permute(2, 1, 0).reshape(value.shape[2], value.shape[1], k, k)
+            else:                  # depthwise (k*k, C) -> (C, 1, k, k)
+                value = value.permute(1, 0).reshape(value.shape[1], 1, k, k)
+            value = value.transpose(2, 3).contiguous()
+        key = _SPARSE_WRAPPERS.sub('.', key)
+        if '.grn.' in key:
+            value = value.reshape(1, 1, 1, -1)
+        elif key.endswith('.bias') and value.dim() == 2:
+            value = value.reshape(-1)
+        out[key] = value
+    return out
+
+
+def from_dense_fcmae(sd):
+    """Dense FCMAE layout (released ``pt_only`` files and this project's FCMAE checkpoints)."""
+    out = {}
+    for key, value in _strip('encoder.', sd).items():
+        if '.grn.' in key:
+            value = value.reshape(1, 1, 1, -1)
+        out[key] = value
+    return out
+
+
+# name, detector, converter: the first detector that matches wins.
+LAYOUTS = [
+    ('official FCMAE pretraining (sparse MinkowskiEngine)', is_official_sparse_fcmae,
+     from_official_sparse_fcmae),
+    ('dense FCMAE (encoder.*)', is_dense_fcmae, from_dense_fcmae),
+    ('timm convnextv2_*', is_timm, from_timm),
+    ('official / ConvNeXt V2 toolkit', is_canonical, lambda sd: dict(sd)),
+]
+
+
+def to_canonical(sd):
+    """Return (layout name, canonical state dict) or raise ValueError if no layout matches."""
+    for name, detect, convert in LAYOUTS:
+        if detect(sd):
+            return name, convert(sd)
+    sample = ', '.join(list(sd)[:5])
+    raise ValueError(f'no known ConvNeXt V2 checkpoint layout matches keys like [{sample}]')
+
+
+# -- export from canonical ----------------------------------------------------------------------
+def to_timm(sd, conv_mlp=False):
+    """timm's names; ``conv_mlp=True`` writes the MLP as 1x1 convs as timm's atto..nano have it."""
+    out = {}
+    for key, value in sd.items():
+        if key.startswith('norm.'):
+            key = 'head.' + key
+        elif key.startswith('head.'):
+            key = key.replace('head.', 'head.fc.')
+        key = key.replace('downsample_layers.0.', 'stem.')
+        key = re.sub(r'^downsample_layers\.(\d+)\.', r'stages.\1.downsample.', key)
+        key = re.sub(r'^stages\.(\d+)\.(\d+)\.', r'stages.\1.blocks.\2.', key)
+        key = key.replace('.dwconv.', '.conv_dw.').replace('.pwconv1.', '.mlp.fc1.')
+        key = key.replace('.pwconv2.', '.mlp.fc2.')
+        if '.grn.' in key:
+            key = key.replace('.grn.gamma', '.mlp.grn.weight').replace('.grn.beta', '.mlp.grn.bias')
+            value = value.reshape(-1)
+        elif conv_mlp and '.mlp.fc' in key and key.endswith('.weight'):
+            value = value[:, :, None, None]
+        out[key] = value
+    return out
+
+
+_SPARSE_CONV = re.compile(r'^(downsample_layers\.[123]\.1\.|stages\.\d+\.\d+\.dwconv\.)')
+_SPARSE_LN = re.compile(r'^(downsample_layers\.[123]\.0\.|stages\.\d+\.\d+\.norm\.)')
+
+
+def to_official_sparse_fcmae(sd):
+    """Encoder weights as the official MinkowskiEngine FCMAE model stores them (the stem stays a
+    dense conv + LayerNorm there too)."""
+    out = {}
+    for key, value in sd.items():
+        head, name = key.rsplit('.', 1)
+        if _SPARSE_CONV.match(key):
+            if name == 'weight':   # (out, in, k, k) -> (k*k, in, out); depthwise -> (k*k, C)
+                out_ch, in_ch, k, _ = value.shape
+                flat = value.transpose(2, 3).reshape(out_ch, in_ch, k * k)
+                value = flat[:, 0].t() if '.dwconv.' in key else flat.permute(2, 1, 0)
+                name = 'kernel'
+            else:
+                value = value.reshape(1, -1)
+        elif _SPARSE_LN.match(key):
+            head += '.ln'
+        elif '.pwconv' in key:
+            head += '.linear'
+        elif '.grn.' in key:
+            value = value.reshape(1, -1)
+        out[f'encoder.{head}.{name}'] = value.contiguous()
+    return out
+
+
+def to_dense_fcmae(sd):
+    return {'encoder.' + k: v for k, v in sd.items()}

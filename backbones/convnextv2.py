@@ -1,0 +1,137 @@
+"""The ConvNeXt V2 backbone: one implementation for detection, segmentation, FCMAE and finetune.
+
+Parameter names follow the official code and mmpretrain (``downsample_layers.i``, ``stages.i.j``),
+which is what mmdet's and mmseg's layer-decay rules parse.
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torch.utils.checkpoint as cp
+from mmengine.model import BaseModule
+from torch.nn.modules.batchnorm import _BatchNorm
+
+from .layers import Block, LayerNorm2d, downsample, stem
+from .variants import resolve_arch
+
+
+class ConvNeXtV2(BaseModule):
+    """ConvNeXt V2 (Woo et al., CVPR 2023) with the OpenMMLab backbone contract.
+
+    Args:
+        arch: a size name (atto, femto, pico, nano, tiny, base, large, huge) or
+            ``dict(depths=[...], dims=[...])``.
+        in_channels: input image channels.
+        drop_path_rate: stochastic depth rate, growing linearly over all blocks.
+        out_indices: stages whose features are returned.
+        norm_out: add a LayerNorm ``norm{i}`` on each returned stage (detection/segmentation).
+        frozen_stages: freeze the first ``frozen_stages`` stages with their downsample layers
+            (mmpretrain's convention: 0 freezes nothing).
+        with_cp: gradient checkpointing per block, to trade compute for memory on large sizes.
+        init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` loads any supported checkpoint
+            layout (see ``backbones.checkpoint``); otherwise truncated-normal initialisation.
+    """
+
+    def __init__(self, arch='tiny', in_channels=3, drop_path_rate=0.0, out_indices=(0, 1, 2, 3),
+                 norm_out=True, frozen_stages=0, with_cp=False, init_cfg=None):
+        super().__init__(init_cfg=init_cfg)
+        self.depths, self.dims = resolve_arch(arch)
+        if not out_indices or any(not -4 <= i < 4 for i in out_indices):
+            raise ValueError(f'out_indices must name stages 0..3, got {out_indices}')
+        self.out_indices = tuple(sorted({i % 4 for i in out_indices}))
+        if not 0 <= frozen_stages <= 4:
+            raise ValueError(f'frozen_stages must be in 0..4, got {frozen_stages}')
+        self.frozen_stages = frozen_stages
+        self.with_cp = with_cp
+        self.norm_out = norm_out
+
+        dims = self.dims
+        self.downsample_layers = nn.ModuleList(
+            [stem(in_channels, dims[0])] + [downsample(dims[i - 1], dims[i]) for i in range(1, 4)])
+        rates = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
+        self.stages = nn.ModuleList()
+        for i, depth in enumerate(self.depths):
+            first = sum(self.depths[:i])
+            self.stages.append(nn.Sequential(
+                *[Block(dims[i], drop_path=rates[first + j]) for j in range(depth)]))
+        if norm_out:
+            for i in self.out_indices:
+                self.add_module(f'norm{i}', LayerNorm2d(dims[i]))
+        self._freeze_stages()
+
+    # -- initialisation -------------------------------------------------------------------------
+    def init_weights(self):
+        if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
+            from .checkpoint import load_pretrained
+            load_pretrained(self, self.init_cfg['checkpoint'], prefix=self.init_cfg.get('prefix'))
+            self._is_init = True
+            return
+        self.apply(_trunc_normal_init)
+        self._is_init = True
+
+    # -- forward --------------------------------------------------------------------------------
+    def forward(self, x, visible=None):
+        """Return the features of ``out_indices`` as a tuple of NCHW tensors.
+
+        ``visible`` (N, 1, h, w), 1 = visible, 0 = removed, at any resolution that divides every
+        stage's: masked (sparse) encoding for FCMAE, upsampled to each stage by repetition.
+        """
+        outs = []
+        for i in range(4):
+            x = self._downsample(i, x, visible)
+            mask = None if visible is None else _resize_mask(visible, x.shape[-2:])
+            if mask is not None:
+                x = x * mask
+            x = self._run_stage(self.stages[i], x, mask)
+            if i in self.out_indices:
+                outs.append(getattr(self, f'norm{i}')(x) if self.norm_out else x)
+        return tuple(outs)
+
+    def _downsample(self, i, x, visible):
+        if i == 0:
+            return self.downsample_layers[0](x)
+        norm, conv = self.downsample_layers[i]
+        x = norm(x)
+        if visible is not None:  # LayerNorm turns removed zeros into its bias: zero them again
+            x = x * _resize_mask(visible, x.shape[-2:])
+        return conv(x)
+
+    def _run_stage(self, stage, x, mask):
+        for block in stage:
+            if self.with_cp and x.requires_grad:
+                x = cp.checkpoint(block, x, mask, use_reentrant=False)
+            else:
+                x = block(x, mask)
+        return x
+
+    # -- freezing -------------------------------------------------------------------------------
+    def _freeze_stages(self):
+        for i in range(self.frozen_stages):
+            modules = [self.downsample_layers[i], self.stages[i]]
+            if self.norm_out and i in self.out_indices:
+                modules.append(getattr(self, f'norm{i}'))
+            for module in modules:
+                module.eval()
+                for param in module.parameters():
+                    param.requires_grad = False
+
+    def train(self, mode=True):
+        super().train(mode)
+        self._freeze_stages()
+        return self
+
+
+def _resize_mask(visible, size):
+    """Nearest-neighbour resize of a {0,1} mask to ``size``; exact for integer upsampling."""
+    if tuple(visible.shape[-2:]) == tuple(size):
+        return visible
+    return F.interpolate(visible.to(torch.float32), size=tuple(size), mode='nearest').to(visible.dtype)
+
+
+def _trunc_normal_init(module):
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.trunc_normal_(module.weight, std=0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.LayerNorm, _BatchNorm)):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)

@@ -1,0 +1,81 @@
+"""Building blocks of ConvNeXt V2 (paper §4, Appendix A.1): LayerNorm over channels, GRN, the block.
+
+Every layer takes an optional ``visible`` mask (1 = visible, 0 = removed) so that the same block
+serves FCMAE's sparse encoder: with a mask, nothing computed at a removed position ever reaches a
+visible one, which is what submanifold sparse convolution guarantees (paper §3, Appendix A.2).
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.layers import DropPath
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an NCHW tensor (the official ``channels_first`` LayerNorm)."""
+
+    def __init__(self, num_channels, eps=1e-6):
+        super().__init__(num_channels, eps=eps)
+
+    def forward(self, x):
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class GRN(nn.Module):
+    """Global Response Normalization on channels-last input (paper Algorithm 1).
+
+    L2 norm of each channel over space, divided by its mean over channels, then
+    ``gamma * (x * N) + beta + x`` with gamma and beta starting at zero. With a ``visible`` mask
+    (N, H, W, 1) the spatial norm runs over visible positions only, per image.
+    """
+
+    def __init__(self, dim, eps=1e-6):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.zeros(1, 1, 1, dim))
+        self.beta = nn.Parameter(torch.zeros(1, 1, 1, dim))
+        self.eps = eps
+
+    def forward(self, x, visible=None):
+        pooled = x if visible is None else x * visible
+        gx = torch.linalg.vector_norm(pooled, ord=2, dim=(1, 2), keepdim=True)
+        nx = gx / (gx.mean(dim=-1, keepdim=True) + self.eps)
+        return torch.addcmul(self.beta + x, self.gamma, x * nx)
+
+
+class Block(nn.Module):
+    """ConvNeXt V2 block: 7x7 depthwise conv, LN, 4x MLP with GRN, no LayerScale, drop path."""
+
+    def __init__(self, dim, drop_path=0.0):
+        super().__init__()
+        self.dwconv = nn.Conv2d(dim, dim, kernel_size=7, padding=3, groups=dim)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.pwconv1 = nn.Linear(dim, 4 * dim)
+        self.act = nn.GELU()
+        self.grn = GRN(4 * dim)
+        self.pwconv2 = nn.Linear(4 * dim, dim)
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
+
+    def forward(self, x, visible=None):
+        shortcut = x
+        if visible is None:
+            x = self.dwconv(x)
+        else:
+            x = self.dwconv(x * visible) * visible
+        x = x.permute(0, 2, 3, 1)
+        x = self.act(self.pwconv1(self.norm(x)))
+        x = self.grn(x, None if visible is None else visible.permute(0, 2, 3, 1))
+        x = self.pwconv2(x).permute(0, 3, 1, 2)
+        if visible is not None:
+            x = x * visible
+        return shortcut + self.drop_path(x)
+
+
+def stem(in_channels, dim):
+    """4x4 stride-4 patchify conv followed by LayerNorm (``downsample_layers.0``)."""
+    return nn.Sequential(nn.Conv2d(in_channels, dim, kernel_size=4, stride=4), LayerNorm2d(dim))
+
+
+def downsample(in_dim, out_dim):
+    """LayerNorm then 2x2 stride-2 conv between stages (``downsample_layers.1..3``)."""
+    return nn.Sequential(LayerNorm2d(in_dim), nn.Conv2d(in_dim, out_dim, kernel_size=2, stride=2))

@@ -1,0 +1,248 @@
+"""Check a run's inputs before the Runner writes anything into the work dir.
+
+mmengine creates the work dir, a log and a config dump first and only then reads annotations,
+builds dataloaders and loads the initial weights, so bad input used to fail minutes later, deep in
+a traceback, next to half-written run files. These checks read only the config and the files it
+names and raise ``PreflightError`` (one line: what, which file, what to do):
+
+* every ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` file exists, and for a ConvNeXt V2
+  backbone its weights really fit that backbone (size, keys, shapes; read on the meta device);
+* the checkpoint given to test.py fits the whole model;
+* each dataset's annotation file and data folders exist; a COCO-format annotation file parses,
+  has images and annotations, names every class of the config, and every image it lists exists.
+"""
+import json
+import os
+import os.path as osp
+
+import torch
+
+from backbones.checkpoint import (CheckpointError, canonical_backbone_weights, load_canonical,
+                                  read_checkpoint)
+
+INIT_HOWTO = ('produce it with the ImageNet-1K finetune and its backbone export, or use an official '
+              'ConvNeXt V2 IN-1K checkpoint (convnextv2_<size>_1k_224_ema.pt, read as is), then put '
+              'it there or pass --cfg-options model.backbone.init_cfg.checkpoint=PATH')
+DATA_HOWTO = ('set data_root / ann_file in the config, or make the synthetic set with '
+              'python tools/make_synthetic_coco.py data/synthetic_coco')
+
+
+class PreflightError(RuntimeError):
+    """Input that would make a run fail; the message is one line naming the file and the fix."""
+
+
+# -- initial weights ------------------------------------------------------------------------------
+def pretrained_init_cfgs(node, where='model'):
+    """Yield (config key, owning module cfg, init_cfg) for every Pretrained init with a local file."""
+    if isinstance(node, dict):
+        inits = node.get('init_cfg')
+        for init in inits if isinstance(inits, list) else [inits]:
+            if isinstance(init, dict) and init.get('type') == 'Pretrained':
+                checkpoint = str(init.get('checkpoint', ''))
+                if checkpoint and '://' not in checkpoint:
+                    yield f'{where}.init_cfg', node, init
+        for key, value in node.items():
+            if key != 'init_cfg':
+                yield from pretrained_init_cfgs(value, f'{where}.{key}')
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            yield from pretrained_init_cfgs(value, f'{where}[{i}]')
+
+
+def check_init_checkpoints(model_cfg):
+    """Every local Pretrained checkpoint exists; ConvNeXt V2 ones fit their backbone exactly."""
+    for where, module_cfg, init in pretrained_init_cfgs(model_cfg):
+        path = init['checkpoint']
+        if not osp.isfile(path):
+            raise PreflightError(f'{where}: initial checkpoint {path} does not exist; {INIT_HOWTO}')
+        if _type_name(module_cfg.get('type')) == 'ConvNeXtV2':
+            check_backbone_checkpoint(module_cfg, path, init.get('prefix'))
+
+
+def check_backbone_checkpoint(backbone_cfg, path, prefix=None):
+    from backbones import ConvNeXtV2
+    kwargs = {k: v for k, v in backbone_cfg.items() if k not in ('type', 'init_cfg')}
+    with torch.device('meta'):
+        backbone = ConvNeXtV2(**kwargs)
+    try:
+        _, state_dict = canonical_backbone_weights(read_checkpoint(path), path, prefix)
+        load_canonical(backbone, state_dict, source=path)
+    except CheckpointError as err:
+        raise PreflightError(str(err)) from None
+
+
+def check_model_checkpoint(model_cfg, path):
+    """The checkpoint given to test.py holds weights for exactly the model of the config."""
+    if not osp.isfile(path):
+        raise PreflightError(f'checkpoint {path} does not exist; pass the .pth that '
+                             'tools/train.py wrote into its work dir')
+    try:
+        obj = read_checkpoint(path)
+    except CheckpointError as err:
+        raise PreflightError(str(err)) from None
+    state_dict = obj.get('state_dict', obj) if isinstance(obj, dict) else None
+    if not isinstance(state_dict, dict) or not state_dict:
+        raise PreflightError(f'{path} holds no state_dict; pass a checkpoint written by tools/train.py')
+    state_dict = {k[7:] if k.startswith('module.') else k: v for k, v in state_dict.items()}
+    own = build_on_meta(model_cfg).state_dict()
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    mismatched = [f'{k} {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}'
+                  for k, v in own.items() if k in state_dict and state_dict[k].shape != v.shape]
+    problems = [f'{label} {_short(keys)}' for label, keys in
+                (('shape mismatches', mismatched), ('missing keys', missing),
+                 ('unexpected keys', unexpected)) if keys]
+    if problems:
+        raise PreflightError(f'checkpoint {path} does not fit the model of this config: '
+                             f'{"; ".join(problems)}; use the config it was trained with')
+
+
+def build_on_meta(model_cfg):
+    """The model of a config with no memory and no weight initialisation (shapes only)."""
+    from mmengine.registry import MODELS
+    cfg = _without_init(model_cfg)
+    with torch.device('meta'):
+        return MODELS.build(cfg)
+
+
+# -- data -----------------------------------------------------------------------------------------
+def leaf_datasets(dataset_cfg):
+    """The real datasets inside wrappers (RepeatDataset, ConcatDataset, ...)."""
+    if isinstance(dataset_cfg, (list, tuple)):
+        for item in dataset_cfg:
+            yield from leaf_datasets(item)
+    elif isinstance(dataset_cfg, dict):
+        if 'dataset' in dataset_cfg:
+            yield from leaf_datasets(dataset_cfg['dataset'])
+        elif 'datasets' in dataset_cfg:
+            yield from leaf_datasets(dataset_cfg['datasets'])
+        else:
+            yield dataset_cfg
+
+
+def check_dataloader(dataloader_cfg, name):
+    if not dataloader_cfg:
+        return
+    for dataset in leaf_datasets(dataloader_cfg.get('dataset')):
+        check_dataset(dataset, name)
+
+
+def check_dataset(dataset_cfg, name):
+    if dataset_cfg.get('backend_args'):
+        return  # remote storage: nothing to check locally
+    root = dataset_cfg.get('data_root') or ''
+    ann_file = dataset_cfg.get('ann_file') or ''
+    ann_file = _join(root, ann_file) if ann_file else ''
+    prefixes = {k: _join(root, v) for k, v in (dataset_cfg.get('data_prefix') or {}).items()
+                if isinstance(v, str)}
+    if ann_file and not osp.isfile(ann_file):
+        raise PreflightError(f'{name}: annotation file {ann_file} does not exist; {DATA_HOWTO}')
+    for key, folder in prefixes.items():
+        if folder and not osp.isdir(folder):
+            raise PreflightError(f'{name}: data_prefix {key} folder {folder} does not exist; '
+                                 f'{DATA_HOWTO}')
+    if ann_file.endswith('.json') and _is_coco_dataset(dataset_cfg):
+        check_coco_file(ann_file, prefixes.get('img', root), _classes_of(dataset_cfg), name)
+
+
+def check_coco_file(ann_file, image_dir, classes, name):
+    """A COCO instances file that a detector can train and be evaluated on."""
+    try:
+        with open(ann_file) as f:
+            coco = json.load(f)
+    except (OSError, ValueError) as err:
+        raise PreflightError(f'{name}: cannot read {ann_file} as JSON ({err}); regenerate or '
+                             're-download it') from None
+    absent = [k for k in ('images', 'annotations', 'categories') if not isinstance(coco.get(k), list)]
+    if absent:
+        raise PreflightError(f'{name}: {ann_file} is not a COCO instances file: no list '
+                             f'{", ".join(absent)}')
+    if not coco['images']:
+        raise PreflightError(f'{name}: {ann_file} lists no images')
+    if not coco['annotations']:
+        raise PreflightError(f'{name}: {ann_file} has no annotations (empty annotation set); a '
+                             'detector can neither learn from nor be evaluated on it')
+    names = {c.get('name') for c in coco['categories']}
+    unknown = [c for c in classes or () if c not in names]
+    if unknown:
+        raise PreflightError(f'{name}: classes {_short(unknown)} of the config are not categories '
+                             f'of {ann_file} (it has {_short(sorted(map(str, names)))}); set '
+                             'metainfo=dict(classes=...) to the categories of the file')
+    missing = [im.get('file_name') for im in coco['images']
+               if not osp.isfile(osp.join(image_dir, str(im.get('file_name'))))]
+    if missing:
+        raise PreflightError(f'{name}: {len(missing)} of the {len(coco["images"])} images listed in '
+                             f'{ann_file} are absent under {image_dir}, e.g. {missing[0]}; restore '
+                             'them or regenerate the annotation file')
+
+
+def check_evaluator(evaluator_cfg, name):
+    for evaluator in evaluator_cfg if isinstance(evaluator_cfg, list) else [evaluator_cfg]:
+        ann_file = (evaluator or {}).get('ann_file')
+        if ann_file and not evaluator.get('backend_args') and not osp.isfile(ann_file):
+            raise PreflightError(f'{name}.ann_file {ann_file} does not exist; {DATA_HOWTO}')
+
+
+# -- entry points ---------------------------------------------------------------------------------
+def check_training(cfg, resuming=False):
+    """Everything ``tools/train.py`` needs; initial weights are skipped when resuming."""
+    if not resuming:
+        check_init_checkpoints(cfg.model)
+    check_dataloader(cfg.get('train_dataloader'), 'train_dataloader')
+    if cfg.get('val_cfg') and cfg.get('val_dataloader'):
+        check_dataloader(cfg.val_dataloader, 'val_dataloader')
+        check_evaluator(cfg.get('val_evaluator'), 'val_evaluator')
+
+
+def check_testing(cfg, checkpoint):
+    check_model_checkpoint(cfg.model, checkpoint)
+    check_dataloader(cfg.get('test_dataloader'), 'test_dataloader')
+    check_evaluator(cfg.get('test_evaluator'), 'test_evaluator')
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _join(root, path):
+    return path if not root or osp.isabs(path) else osp.join(root, path)
+
+
+def _type_name(type_):
+    name = type_ if isinstance(type_, str) else getattr(type_, '__name__', '')
+    return name.split('.')[-1]
+
+
+def _dataset_class(dataset_cfg):
+    from mmengine.registry import DATASETS
+    type_ = dataset_cfg.get('type')
+    return type_ if isinstance(type_, type) else DATASETS.get(type_)
+
+
+def _is_coco_dataset(dataset_cfg):
+    try:
+        from mmdet.datasets import CocoDataset
+    except ImportError:
+        return False
+    cls = _dataset_class(dataset_cfg)
+    return isinstance(cls, type) and issubclass(cls, CocoDataset)
+
+
+def _classes_of(dataset_cfg):
+    metainfo = dataset_cfg.get('metainfo') or {}
+    if metainfo.get('classes'):
+        return list(metainfo['classes'])
+    cls = _dataset_class(dataset_cfg)
+    return list(getattr(cls, 'METAINFO', {}).get('classes', ()))
+
+
+def _without_init(node):
+    """A copy of a model config with every init_cfg removed (no files read, no init run)."""
+    if isinstance(node, dict):
+        return type(node)({k: _without_init(v) for k, v in node.items() if k != 'init_cfg'})
+    if isinstance(node, (list, tuple)):
+        return type(node)(_without_init(v) for v in node)
+    return node
+
+
+def _short(items, limit=5):
+    items = list(items)
+    more = f' (+{len(items) - limit} more)' if len(items) > limit else ''
+    return '[' + ', '.join(map(str, items[:limit])) + ']' + more

@@ -1,0 +1,140 @@
+"""The embedded default: train the toy Mask R-CNN ConvNeXt V2-atto on synthetic COCO and show it learnt.
+
+    python tools/run_default.py
+
+1. makes the synthetic COCO-format set in data/synthetic_coco unless it is there;
+2. evaluates an untrained model (random initialisation) with the COCO evaluator;
+3. trains det_configs/mask-rcnn_convnextv2-atto_fpn_synthetic-coco.py with tools/train.py (a few
+   minutes on a 2-core CPU) and evaluates the result with tools/test.py;
+4. prints box and mask AP of both and exits non-zero unless the trained model is clearly better.
+
+Steps 2-3 run the same tools/train.py and tools/test.py commands as real COCO training does.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from tools.make_synthetic_coco import make_synthetic_coco  # noqa: E402
+from tools.run_config import REPO_ROOT  # noqa: E402
+
+TOY_CONFIG = osp.join(REPO_ROOT, 'det_configs', 'mask-rcnn_convnextv2-atto_fpn_synthetic-coco.py')
+REPORTED = ('bbox_mAP', 'bbox_mAP_50', 'segm_mAP', 'segm_mAP_50')
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--data-root', default='data/synthetic_coco')
+    parser.add_argument('--work-dir', default='work_dirs/default_det')
+    parser.add_argument('--config', default=TOY_CONFIG)
+    parser.add_argument('--epochs', type=int, help='override the toy config\'s max_epochs')
+    parser.add_argument('--train-images', type=int, default=300, help='when the set is generated')
+    parser.add_argument('--val-images', type=int, default=60, help='when the set is generated')
+    parser.add_argument('--min-gain', type=float, default=0.1,
+                        help='trained box and mask AP must exceed the untrained ones by this much')
+    return parser.parse_args(argv)
+
+
+def ensure_dataset(root, train_images, val_images):
+    wanted = [osp.join(root, 'annotations', f'instances_{s}.json') for s in ('train2017', 'val2017')]
+    if all(osp.isfile(p) for p in wanted):
+        print(f'using the synthetic COCO set in {root}')
+        return
+    print(f'making a synthetic COCO set in {root} ({train_images} train, {val_images} val images)')
+    make_synthetic_coco(root, train_images, val_images)
+
+
+def data_options(root):
+    """--cfg-options that point the toy config at another copy of the synthetic set."""
+    root = root.rstrip('/') + '/'
+    ann = root + 'annotations/instances_val2017.json'
+    return [f'{loader}.dataset.data_root={root}'
+            for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader')] + \
+        [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
+
+
+def write_untrained_checkpoint(config, options, path, seed=0):
+    """A checkpoint of the randomly initialised model, evaluated as the baseline."""
+    import torch
+    import backbones  # noqa: F401
+    from mmengine.config import Config, DictAction  # noqa: F401
+    from mmengine.registry import MODELS, init_default_scope
+    from tools.run_config import load_config
+    cfg = load_config(config, _as_dict(options))
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg.model)
+    model.init_weights()
+    classes = tuple(cfg.train_dataloader.dataset.metainfo['classes'])
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    torch.save(dict(meta=dict(dataset_meta=dict(classes=classes)), state_dict=model.state_dict()),
+               path)
+    return path
+
+
+def _as_dict(options):
+    import argparse as _argparse
+    from mmengine.config import DictAction
+    namespace = _argparse.Namespace()
+    DictAction(option_strings=[], dest='cfg_options')(None, namespace, options)
+    return namespace.cfg_options
+
+
+def run_tool(script, *args):
+    command = [sys.executable, osp.join(REPO_ROOT, 'tools', script), *map(str, args)]
+    print('$', ' '.join(command), flush=True)
+    subprocess.run(command, check=True)
+
+
+def evaluate(config, checkpoint, options, work_dir, name):
+    out = osp.join(work_dir, f'metrics_{name}.json')
+    run_tool('test.py', config, checkpoint, '--work-dir', osp.join(work_dir, f'test_{name}'),
+             '--metrics-out', out, '--cfg-options', *options)
+    with open(out) as f:
+        return {k.split('/')[-1]: v for k, v in json.load(f).items()}
+
+
+def report(untrained, trained, train_seconds, min_gain):
+    print(f'\nMask R-CNN ConvNeXt V2-atto on synthetic COCO (val), trained {train_seconds / 60:.1f} min')
+    print(f'{"metric":<14}{"untrained":>10}{"trained":>10}')
+    for key in REPORTED:
+        print(f'{key:<14}{untrained.get(key, float("nan")):>10.3f}{trained.get(key, float("nan")):>10.3f}')
+    ok = all(trained[k] >= untrained[k] + min_gain for k in ('bbox_mAP', 'segm_mAP'))
+    verdict = 'clearly above' if ok else 'NOT clearly above'
+    print(f'trained box and mask AP are {verdict} the untrained model\'s (margin {min_gain})')
+    return ok
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    ensure_dataset(args.data_root, args.train_images, args.val_images)
+    options = data_options(args.data_root)
+    if args.epochs:
+        options.append(f'train_cfg.max_epochs={args.epochs}')
+    train_options = options + ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']
+
+    untrained_ckpt = write_untrained_checkpoint(
+        args.config, options, osp.join(args.work_dir, 'untrained.pth'))
+    untrained = evaluate(args.config, untrained_ckpt, options, args.work_dir, 'untrained')
+
+    start = time.time()
+    run_tool('train.py', args.config, '--work-dir', args.work_dir, '--cfg-options', *train_options)
+    train_seconds = time.time() - start
+    with open(osp.join(args.work_dir, 'last_checkpoint')) as f:
+        trained_ckpt = f.read().strip()
+    trained = evaluate(args.config, trained_ckpt, options, args.work_dir, 'trained')
+
+    ok = report(untrained, trained, train_seconds, args.min_gain)
+    with open(osp.join(args.work_dir, 'default_result.json'), 'w') as f:
+        json.dump(dict(untrained=untrained, trained=trained, train_seconds=train_seconds, ok=ok), f,
+                  indent=1)
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == '__main__':
+    main()

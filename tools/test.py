@@ -1,0 +1,66 @@
+"""Evaluate a checkpoint with an mmdet or mmseg config (the config's default_scope decides).
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
+                         [--metrics-out metrics.json] [--launcher pytorch]
+
+The checkpoint must fit the config's model exactly (checked before anything runs: a checkpoint of
+another size or model fails with one line instead of being loaded partially).
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import backbones  # noqa: E402,F401  (registers ConvNeXtV2 before any config is built)
+from mmengine.config import DictAction  # noqa: E402
+from mmengine.dist import get_rank  # noqa: E402
+from mmengine.registry import init_default_scope  # noqa: E402
+
+from tools import preflight  # noqa: E402
+from tools.run_config import build_runner, fail, fit_to_machine, load_config  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test a detector or segmentor')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint written by tools/train.py')
+    parser.add_argument('--work-dir', help='where the test log goes')
+    parser.add_argument('--metrics-out', help='also write the metrics as JSON to this file')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. test_dataloader.batch_size=2')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    fit_to_machine(cfg)
+    try:
+        preflight.check_testing(cfg, args.checkpoint)
+    except preflight.PreflightError as err:
+        fail(str(err))
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+
+    runner = build_runner(cfg)
+    metrics = runner.test()
+    if args.metrics_out and get_rank() == 0:
+        with open(args.metrics_out, 'w') as f:
+            json.dump({k: _plain(v) for k, v in metrics.items()}, f, indent=1)
+    return metrics
+
+
+def _plain(value):
+    return value.item() if hasattr(value, 'item') else value
+
+
+if __name__ == '__main__':
+    main()

@@ -8,6 +8,7 @@ from .convnextv2 import ConvNeXtV2
 from .layers import GRN, Block, LayerNorm2d
 from .variants import ARCHS, resolve_arch
 from .registration import register_all
+from .classifier import ConvNeXtV2Classifier  # noqa: F401  (registers the finetune classifier)
 
 register_all()
 

@@ -47,7 +47,8 @@ class ConvNeXtV2(BaseModule):
         dims = self.dims
         self.downsample_layers = nn.ModuleList(
             [stem(in_channels, dims[0])] + [downsample(dims[i - 1], dims[i]) for i in range(1, 4)])
-        rates = torch.linspace(0, drop_path_rate, sum(self.depths)).tolist()
+        total = sum(self.depths)
+        rates = [drop_path_rate * i / max(total - 1, 1) for i in range(total)]
         self.stages = nn.ModuleList()
         for i, depth in enumerate(self.depths):
             first = sum(self.depths[:i])

@@ -1,0 +1,69 @@
+"""Unlabelled images for FCMAE: an ImageNet-style folder (``train/<class>/*.JPEG``) or a flat one.
+
+Augmentation as in the paper's Table 8 / the official pretraining: RandomResizedCrop (scale 0.2-1,
+bicubic) and horizontal flip. Images come out as uint8 CHW tensors; the model's
+``ImgDataPreprocessor`` normalises them on the device.
+"""
+import os
+
+from mmengine.registry import DATASETS
+from PIL import Image
+from torch.utils.data import Dataset
+from torchvision import transforms
+from torchvision.transforms import InterpolationMode
+
+IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
+
+
+def find_images(root, extensions=IMAGE_EXTENSIONS):
+    """Sorted paths of all images below ``root`` (class folders or flat, any depth)."""
+    if not os.path.isdir(root):
+        raise FileNotFoundError(f'image folder {root} does not exist; point data_root at an '
+                                'ImageNet-style train/ folder (or run tools/make_synthetic_images.py '
+                                'for the toy set)')
+    found = []
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        subfolders.sort()
+        found.extend(os.path.join(folder, f) for f in sorted(files)
+                     if f.lower().endswith(extensions) and not f.startswith('.'))
+    if not found:
+        raise FileNotFoundError(f'no images ({", ".join(extensions)}) found under {root}; expected '
+                                '<root>/<class>/*.JPEG or <root>/*.jpg')
+    return found
+
+
+@DATASETS.register_module()
+class UnlabeledImageFolder(Dataset):
+    """Every image below ``data_root``, randomly resized, cropped to ``img_size`` and flipped.
+
+    Args:
+        data_root: folder of images (ImageNet ``train/`` or flat).
+        img_size: crop size, an int or (height, width); multiples of 32 for FCMAE.
+        scale: RandomResizedCrop area range.
+    """
+
+    def __init__(self, data_root, img_size=224, scale=(0.2, 1.0)):
+        self.data_root = data_root
+        self.paths = find_images(data_root)
+        self.transform = transforms.Compose([
+            transforms.RandomResizedCrop(img_size, scale=tuple(scale),
+                                         interpolation=InterpolationMode.BICUBIC),
+            transforms.RandomHorizontalFlip(),
+            transforms.PILToTensor(),
+        ])
+
+    @property
+    def metainfo(self):
+        return dict(data_root=self.data_root, num_images=len(self.paths))
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        path = self.paths[index]
+        try:
+            with Image.open(path) as image:
+                image = image.convert('RGB')
+        except OSError as err:
+            raise OSError(f'cannot read image {path}: {err}; remove or replace the file') from None
+        return dict(inputs=self.transform(image))

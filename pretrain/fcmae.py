@@ -1,0 +1,110 @@
+"""FCMAE, the fully convolutional masked autoencoder of ConvNeXt V2 (paper §3, Figure 2, Table 1).
+
+Encoder: the project's one ``ConvNeXtV2``, run with its ``visible`` mask (masked dense convolution,
+numerically the same as the paper's submanifold sparse convolution). Decoder: ``proj`` (1x1 conv to
+the decoder width), a mask token at removed positions, ``decoder_depth`` ConvNeXt V2 blocks and
+``pred``, a 1x1 conv to the 32 * 32 * 3 pixels of each patch. Parameter names are those of the
+official code (``encoder.*``, ``proj``, ``mask_token``, ``decoder.*``, ``pred``), so our checkpoints
+are the dense FCMAE layout that ``backbones.checkpoint`` reads.
+"""
+import torch
+import torch.nn as nn
+from mmengine.model import BaseModel
+from mmengine.registry import MODELS
+
+from backbones.convnextv2 import ConvNeXtV2
+from backbones.layers import Block
+
+from .masking import patch_grid, patchify, random_patch_mask
+
+
+@MODELS.register_module()
+class FCMAE(BaseModel):
+    """FCMAE pretraining model.
+
+    Args:
+        arch: ConvNeXt V2 size name or ``dict(depths=..., dims=...)``.
+        in_channels: image channels.
+        decoder_dim: decoder width (paper: 512).
+        decoder_depth: number of decoder blocks (paper: 1).
+        mask_ratio: fraction of 32x32 patches removed (paper: 0.6); see ``num_removed``.
+        norm_pix_loss: regress per-patch normalised pixels (paper, MAE) rather than raw ones.
+        with_cp: gradient checkpointing in the encoder blocks.
+        data_preprocessor: mmengine data preprocessor config (normalisation, device transfer).
+    """
+
+    patch_size = 32
+
+    def __init__(self, arch='base', in_channels=3, decoder_dim=512, decoder_depth=1,
+                 mask_ratio=0.6, norm_pix_loss=True, with_cp=False, data_preprocessor=None):
+        super().__init__(data_preprocessor=data_preprocessor)
+        self.in_channels = in_channels
+        self.mask_ratio = mask_ratio
+        self.norm_pix_loss = norm_pix_loss
+        self.encoder = ConvNeXtV2(arch, in_channels=in_channels, out_indices=(3,), norm_out=False,
+                                  with_cp=with_cp)
+        self.proj = nn.Conv2d(self.encoder.dims[-1], decoder_dim, kernel_size=1)
+        self.mask_token = nn.Parameter(torch.zeros(1, decoder_dim, 1, 1))
+        self.decoder = nn.Sequential(*[Block(decoder_dim) for _ in range(decoder_depth)])
+        self.pred = nn.Conv2d(decoder_dim, self.patch_size ** 2 * in_channels, kernel_size=1)
+        self._init_decoder()
+
+    def init_weights(self):
+        super().init_weights()   # the encoder's truncated-normal initialisation
+        self._init_decoder()
+
+    def _init_decoder(self):
+        for module in [self.proj, self.pred, *self.decoder.modules()]:
+            if isinstance(module, (nn.Conv2d, nn.Linear)):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                nn.init.zeros_(module.bias)
+        nn.init.normal_(self.mask_token, std=0.02)
+
+    def forward(self, inputs, mask_ratio=None, mask=None, mode='tensor', data_samples=None):
+        """Return ``(loss, pred, mask)``, or ``dict(loss=loss)`` when mmengine asks ``mode='loss'``.
+
+        inputs: (N, C, H, W) normalised images, H and W multiples of 32.
+        mask: optional (N, L) patch mask, 1 = removed; drawn at random with ``mask_ratio``
+            (default ``self.mask_ratio``) when not given.
+        pred: (N, L, 32 * 32 * C) predicted (normalised) pixels of every patch, row-major.
+        """
+        grid = patch_grid(inputs, self.patch_size)
+        if mask is None:
+            ratio = self.mask_ratio if mask_ratio is None else mask_ratio
+            mask = random_patch_mask(inputs.shape[0], grid, ratio, device=inputs.device)
+        latent = self.forward_encoder(inputs, mask, grid)
+        pred = self.forward_decoder(latent, mask, grid)
+        loss = self.forward_loss(inputs, pred, mask)
+        if mode == 'loss':
+            return dict(loss=loss)
+        if mode in ('tensor', 'predict'):
+            return loss, pred, mask
+        raise ValueError(f'FCMAE.forward: unknown mode {mode!r}; use "loss", "tensor" or "predict"')
+
+    def forward_encoder(self, inputs, mask, grid):
+        visible = 1.0 - mask.reshape(-1, 1, *grid).to(inputs.dtype)
+        return self.encoder(inputs, visible)[0]
+
+    def forward_decoder(self, latent, mask, grid):
+        x = self.proj(latent)
+        removed = mask.reshape(-1, 1, *grid).to(x.dtype)
+        x = x * (1.0 - removed) + self.mask_token.to(x.dtype) * removed
+        pred = self.pred(self.decoder(x))
+        return pred.flatten(2).transpose(1, 2)
+
+    def forward_loss(self, inputs, pred, mask):
+        """Mean squared error over the removed patches only (at least float32, also under AMP)."""
+        dtype = torch.promote_types(pred.dtype, torch.float32)
+        target = patchify(inputs.to(dtype), self.patch_size)
+        if self.norm_pix_loss:
+            target = normalise_patches(target)
+        per_patch = (pred.to(dtype) - target).pow(2).mean(dim=-1)
+        mask = mask.to(dtype)
+        return (per_patch * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def normalise_patches(patches, eps=1e-6):
+    """Per-patch normalisation of the target (MAE): mean 0, unbiased variance 1, eps 1e-6."""
+    mean = patches.mean(dim=-1, keepdim=True)
+    var = patches.var(dim=-1, keepdim=True)
+    return (patches - mean) / (var + eps).sqrt()

@@ -82,6 +82,6 @@ def test_default_init_is_truncated_normal_with_zero_grn():
     model = ConvNeXtV2('atto')
     model.init_weights()
     weight = model.stages[2][0].pwconv1.weight
-    assert weight.std().item() == pytest.approx(0.02, rel=0.1) and weight.abs().max() <= 0.04 + 1e-6
+    assert weight.std().item() == pytest.approx(0.02, rel=0.1)   # official: trunc_normal_(std=.02)
     assert torch.count_nonzero(model.stages[2][0].grn.gamma) == 0
     assert torch.count_nonzero(model.stages[2][0].pwconv1.bias) == 0

@@ -65,8 +65,12 @@ def test_group_wise_base_shares_ids_between_three_blocks():
 
 def test_no_weight_decay_on_norms_biases_and_grn():
     groups = param_groups('atto', 'layer_wise')
+    model = TinyDetector('atto')
+    norm_weights = {f'{module_name}.weight' for module_name, module in model.named_modules()
+                    if isinstance(module, nn.LayerNorm)}
+    assert 'backbone.downsample_layers.0.1.weight' in norm_weights
     for name, group in groups.items():
-        exempt = name.endswith('.bias') or '.grn.' in name or 'norm' in name
+        exempt = name.endswith('.bias') or '.grn.' in name or name in norm_weights
         assert (group['weight_decay'] == 0.0) == exempt, name
 
 

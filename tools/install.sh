@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
+export PIP_ROOT_USER_ACTION=ignore
 PIP=("$PY" -m pip --disable-pip-version-check)
 TORCH=2.14.1 TORCHVISION=0.29.1 MMCV=2.1.0
 CACHE=${CNV2_WHEEL_CACHE:-$HOME/.cache/convnextv2-toolkit/wheels}

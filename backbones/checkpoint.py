@@ -12,7 +12,7 @@ import torch
 from mmengine.logging import print_log
 
 from .checkpoint_layouts import to_canonical
-from .mmengine_compat import checkpoint_safe_globals
+from . import mmengine_compat  # noqa: F401  (allow-lists checkpoint types process-wide)
 from .variants import arch_name
 
 # Keys that checkpoints carry besides the backbone and that a backbone load drops on purpose.
@@ -30,8 +30,9 @@ def read_checkpoint(path):
         raise CheckpointError(f'checkpoint {path} does not exist; check the path (see README: '
                               'tools/convert_fcmae.py and tools/export_backbone.py make them)')
     try:
-        with torch.serialization.safe_globals(checkpoint_safe_globals()):
-            return torch.load(path, map_location='cpu', weights_only=True)
+        # No `safe_globals` context here: on exit it removes its types from the process-wide
+        # allow-list of mmengine_compat, and a later mmengine resume in the process then fails.
+        return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # noqa: BLE001 - any failure here means an unreadable file
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise CheckpointError(f'cannot read checkpoint {path}: {first}; the file is corrupt, '

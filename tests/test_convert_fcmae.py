@@ -119,3 +119,15 @@ def test_command_line(fcmae, tmp_path, capsys):
     assert 'ConvNeXt V2-atto encoder' in out
     with pytest.raises(SystemExit, match='exists; pass --force'):
         main([str(src), str(dst)])
+
+
+@pytest.mark.parametrize('layout', LAYOUTS)
+def test_visualiser_rebuilds_the_whole_fcmae_from_every_layout(fcmae, tmp_path, layout):
+    from tools.visualize_fcmae import fcmae_from_checkpoint
+    torch.save(fcmae_checkpoint(fcmae, layout), tmp_path / 'in.pth')
+    rebuilt = fcmae_from_checkpoint(str(tmp_path / 'in.pth')).double()
+    images = torch.randn(1, 3, 64, 96, dtype=torch.float64)
+    mask = torch.tensor([[1.0, 0, 1, 0, 0, 1]], dtype=torch.float64)
+    with torch.no_grad():   # the rebuilt model holds float32 weights: only rounding differs
+        torch.testing.assert_close(rebuilt(images, mask=mask)[1], fcmae(images, mask=mask)[1],
+                                   rtol=1e-5, atol=1e-5)

@@ -13,11 +13,11 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.95), weight_decay=0.05),
     paramwise_cfg=dict(flat_decay_mult=0.0))
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=30)
+train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=20)
 param_scheduler = [
-    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=3,
+    dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=2,
          convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=27, eta_min=1e-5, by_epoch=True, begin=3, end=30,
+    dict(type='CosineAnnealingLR', T_max=18, eta_min=1e-5, by_epoch=True, begin=2, end=20,
          convert_to_iter_based=True),
 ]
 default_hooks = dict(logger=dict(interval=4), checkpoint=dict(interval=5, max_keep_ckpts=2))

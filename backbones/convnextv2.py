@@ -10,7 +10,7 @@ import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .layers import Block, LayerNorm2d, downsample, stem
+from .layers import Block, LayerNorm2d, VisiblePositions, downsample, stem
 from .variants import resolve_arch
 
 
@@ -27,12 +27,15 @@ class ConvNeXtV2(BaseModule):
         frozen_stages: freeze the first ``frozen_stages`` stages with their downsample layers
             (mmpretrain's convention: 0 freezes nothing).
         with_cp: gradient checkpointing per block, to trade compute for memory on large sizes.
+        sparse_mlp: with a ``visible`` mask, run each block's per-position MLP only at visible
+            positions (gather -> LN/MLP/GRN -> scatter) instead of masked dense over all of them;
+            numerically the same, about 1/(1 - mask ratio) less MLP work and memory.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` loads any supported checkpoint
             layout (see ``backbones.checkpoint``); otherwise truncated-normal initialisation.
     """
 
     def __init__(self, arch='tiny', in_channels=3, drop_path_rate=0.0, out_indices=(0, 1, 2, 3),
-                 norm_out=True, frozen_stages=0, with_cp=False, init_cfg=None):
+                 norm_out=True, frozen_stages=0, with_cp=False, sparse_mlp=True, init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.depths, self.dims = resolve_arch(arch)
         if not out_indices or any(not -4 <= i < 4 for i in out_indices):
@@ -42,6 +45,7 @@ class ConvNeXtV2(BaseModule):
             raise ValueError(f'frozen_stages must be in 0..4, got {frozen_stages}')
         self.frozen_stages = frozen_stages
         self.with_cp = with_cp
+        self.sparse_mlp = sparse_mlp
         self.norm_out = norm_out
 
         dims = self.dims
@@ -82,6 +86,8 @@ class ConvNeXtV2(BaseModule):
             mask = None if visible is None else _resize_mask(visible, x.shape[-2:])
             if mask is not None:
                 x = x * mask
+            if mask is not None and self.sparse_mlp:
+                mask = VisiblePositions.of(mask)
             x = self._run_stage(self.stages[i], x, mask)
             if i in self.out_indices:
                 outs.append(getattr(self, f'norm{i}')(x) if self.norm_out else x)

@@ -3,7 +3,11 @@
 Every layer takes an optional ``visible`` mask (1 = visible, 0 = removed) so that the same block
 serves FCMAE's sparse encoder: with a mask, nothing computed at a removed position ever reaches a
 visible one, which is what submanifold sparse convolution guarantees (paper §3, Appendix A.2).
+The mask is either a dense (N, 1, H, W) tensor (masked dense convolution) or a ``VisiblePositions``
+(the per-position MLP then runs on the visible positions only: same numbers, less work).
 """
+from typing import NamedTuple
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -20,6 +24,18 @@ class LayerNorm2d(nn.LayerNorm):
         x = x.permute(0, 2, 3, 1)
         x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
+
+
+class VisiblePositions(NamedTuple):
+    """A {0,1} mask with the flat NHWC indices of its visible positions and their image ids."""
+    dense: torch.Tensor   # (N, 1, H, W)
+    index: torch.Tensor   # (K,) indices into the N*H*W positions
+    image: torch.Tensor   # (K,) image of each visible position
+
+    @classmethod
+    def of(cls, dense):
+        index = dense.flatten().nonzero().squeeze(1)
+        return cls(dense, index, index // (dense.shape[-2] * dense.shape[-1]))
 
 
 class GRN(nn.Module):
@@ -42,6 +58,13 @@ class GRN(nn.Module):
         nx = gx / (gx.mean(dim=-1, keepdim=True) + self.eps)
         return torch.addcmul(self.beta + x, self.gamma, x * nx)
 
+    def forward_rows(self, rows, image, num_images):
+        """GRN on (K, C) visible rows; the spatial norm runs per image over its own rows."""
+        squares = rows.new_zeros(num_images, rows.shape[1]).index_add_(0, image, rows * rows)
+        gx = squares.sqrt()
+        nx = gx / (gx.mean(dim=-1, keepdim=True) + self.eps)
+        return torch.addcmul(self.beta.view(-1) + rows, self.gamma.view(-1), rows * nx[image])
+
 
 class Block(nn.Module):
     """ConvNeXt V2 block: 7x7 depthwise conv, LN, 4x MLP with GRN, no LayerScale, drop path."""
@@ -60,15 +83,25 @@ class Block(nn.Module):
         shortcut = x
         if visible is None:
             x = self.dwconv(x)
+            x = self.pwconv2(self.grn(self.act(self.pwconv1(self.norm(x.permute(0, 2, 3, 1))))))
+            x = x.permute(0, 3, 1, 2)
+        elif isinstance(visible, VisiblePositions):
+            x = self._mlp_on_visible_rows(self.dwconv(x * visible.dense), visible)
         else:
             x = self.dwconv(x * visible) * visible
-        x = x.permute(0, 2, 3, 1)
-        x = self.act(self.pwconv1(self.norm(x)))
-        x = self.grn(x, None if visible is None else visible.permute(0, 2, 3, 1))
-        x = self.pwconv2(x).permute(0, 3, 1, 2)
-        if visible is not None:
-            x = x * visible
+            x = self.act(self.pwconv1(self.norm(x.permute(0, 2, 3, 1))))
+            x = self.grn(x, visible.permute(0, 2, 3, 1))
+            x = self.pwconv2(x).permute(0, 3, 1, 2) * visible
         return shortcut + self.drop_path(x)
+
+    def _mlp_on_visible_rows(self, x, visible):
+        """LN -> pwconv1 -> GELU -> GRN -> pwconv2 at visible positions only, zeros elsewhere."""
+        n, c, h, w = x.shape
+        flat = x.permute(0, 2, 3, 1).reshape(n * h * w, c)
+        rows = self.act(self.pwconv1(self.norm(flat.index_select(0, visible.index))))
+        rows = self.pwconv2(self.grn.forward_rows(rows, visible.image, n))
+        out = flat.new_zeros(n * h * w, c).index_copy(0, visible.index, rows)
+        return out.reshape(n, h, w, c).permute(0, 3, 1, 2)
 
 
 def stem(in_channels, dim):

@@ -1,0 +1,276 @@
+"""Training-step speed and peak memory, side by side with the named peer, in one table.
+
+Rows (issue 9):
+  backbone  this ConvNeXt V2 classifier vs timm's ``convnextv2_*`` at equal numerics (same weights,
+            dtype, memory format, batch), eager and ``torch.compile``d;
+  fcmae     FCMAE pretraining steps (encoder + decoder + loss), masked-dense vs the sparse path
+            (per-position MLP at visible positions only), next to the paper's ratios (1.3x, 0.5x);
+  det, seg  Mask R-CNN (fp16 AMP) and UperNet (bf16 AMP) with this backbone vs timm's plugged in.
+
+Each number is the median of ``--repeats`` timed runs of ``--iters`` synchronised steps after
+``--warmup`` steps. Examples:
+  python tools/benchmark.py                       # GPU: every row at the issue's settings
+  python tools/benchmark.py --device cpu --quick  # CPU: small sizes, small inputs, few repeats
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import statistics
+import sys
+import time
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+import backbones  # noqa: E402,F401  (registers ConvNeXtV2)
+from backbones.checkpoint_layouts import to_timm  # noqa: E402
+from backbones.classifier import ConvNeXtV2Classifier  # noqa: E402
+
+PAPER_SPARSE = dict(speed=1.3, memory=0.5)   # Appendix C: sparse vs dense-masked encoder
+TIMM_CONV_MLP = {'atto', 'femto', 'pico', 'nano'}   # timm writes their MLP as 1x1 convs
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--rows', default='backbone,fcmae,det,seg')
+    parser.add_argument('--sizes', default='atto,tiny,base', help='backbone row sizes')
+    parser.add_argument('--fcmae-sizes', default='atto,base')
+    parser.add_argument('--batch', type=int, default=64)
+    parser.add_argument('--resolution', type=int, default=224)
+    parser.add_argument('--det-size', default='base')
+    parser.add_argument('--det-resolution', type=int, default=1024)
+    parser.add_argument('--seg-resolution', type=int, default=512)
+    parser.add_argument('--dense-batch', type=int, default=2, help='det/seg images per step')
+    parser.add_argument('--warmup', type=int, default=5)
+    parser.add_argument('--iters', type=int, default=10)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--no-compile', action='store_true')
+    parser.add_argument('--quick', action='store_true',
+                        help='CPU-sized run: atto only, batch 8 at 64px, det/seg atto at 256px')
+    parser.add_argument('--out', default='outputs/benchmark')
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.sizes, args.fcmae_sizes, args.det_size = 'atto', 'atto', 'atto'
+        args.batch, args.resolution, args.det_resolution, args.seg_resolution = 8, 64, 256, 256
+        args.warmup, args.iters, args.repeats = 1, 2, 3
+    return args
+
+
+# -- timing ------------------------------------------------------------------------------------
+def measure(step, device, warmup, iters, repeats):
+    """(median seconds per step, peak memory in GiB or None on CPU)."""
+    cuda = device.startswith('cuda')
+    for _ in range(warmup):
+        step()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(iters):
+            step()
+        if cuda:
+            torch.cuda.synchronize()
+        times.append((time.perf_counter() - start) / iters)
+    peak = torch.cuda.max_memory_allocated() / 2 ** 30 if cuda else None
+    return statistics.median(times), peak
+
+
+def autocast(device, dtype):
+    enabled = device.startswith('cuda') and dtype is not None
+    return torch.autocast('cuda' if enabled else 'cpu', dtype=dtype or torch.bfloat16, enabled=enabled)
+
+
+def train_step(model, make_loss, device, dtype=None, scaler=None):
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
+
+    def step():
+        optimizer.zero_grad(set_to_none=True)
+        with autocast(device, dtype):
+            loss = make_loss(model)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
+    return step
+
+
+# -- (a) backbone vs timm -----------------------------------------------------------------------
+def paired_classifiers(size, device):
+    """Our classifier and timm's with the same weights, channels-last, on ``device``."""
+    import timm
+    ours = ConvNeXtV2Classifier(size, num_classes=1000, head_init_scale=1.0)
+    ours.init_weights()
+    weights = {k.replace('backbone.', '', 1): v for k, v in ours.state_dict().items()}
+    peer = timm.create_model(f'convnextv2_{size}')
+    peer.load_state_dict(to_timm(weights, conv_mlp=size in TIMM_CONV_MLP))
+    return [m.to(device, memory_format=torch.channels_last).train() for m in (ours, peer)]
+
+
+def backbone_rows(args, dtype):
+    rows = []
+    x = torch.randn(args.batch, 3, args.resolution, args.resolution, device=args.device)
+    x = x.to(memory_format=torch.channels_last)
+    labels = torch.randint(0, 1000, (args.batch,), device=args.device)
+    modes = ['eager'] if args.no_compile else ['eager', 'compiled']
+    for size in args.sizes.split(','):
+        ours, peer = paired_classifiers(size, args.device)
+        with torch.no_grad(), autocast(args.device, dtype):
+            gap = (ours(x, mode='tensor').float() - peer(x).float()).abs().max().item()
+        for mode in modes:
+            results = []
+            for model, call in ((ours, lambda m: m(x, mode='tensor')), (peer, lambda m: m(x))):
+                runnable = torch.compile(model) if mode == 'compiled' else model
+
+                def loss(m, runnable=runnable, call=call):
+                    return nn.functional.cross_entropy(call(runnable).float(), labels)
+                results.append(measure(train_step(model, loss, args.device, dtype), args.device,
+                                       args.warmup, args.iters, args.repeats))
+            rows.append(row(f'backbone {size} {mode}', f'timm convnextv2_{size} {mode}',
+                            args.batch, *results, note=f'max |logit diff| {gap:.2e}'))
+    return rows
+
+
+# -- (b) FCMAE dense-masked vs sparse -----------------------------------------------------------
+def fcmae_rows(args, dtype):
+    from pretrain.fcmae import FCMAE
+    rows = []
+    x = torch.randn(args.batch, 3, args.resolution, args.resolution, device=args.device)
+    for size in args.fcmae_sizes.split(','):
+        results = []
+        for sparse in (True, False):
+            torch.manual_seed(0)
+            model = FCMAE(size, mask_ratio=0.6).to(args.device).train()
+            model.encoder.sparse_mlp = sparse
+
+            def loss(m):
+                return m(x, mode='loss')['loss']
+            results.append(measure(train_step(model, loss, args.device, dtype), args.device,
+                                   args.warmup, args.iters, args.repeats))
+            del model
+        rows.append(row(f'fcmae {size} sparse', f'fcmae {size} masked-dense', args.batch, *results,
+                        note=f'paper: {PAPER_SPARSE["speed"]}x speed, {PAPER_SPARSE["memory"]}x memory'))
+    return rows
+
+
+# -- (c) Mask R-CNN / UperNet with this backbone vs timm's ---------------------------------------
+def dense_task_rows(args):
+    from mmengine.config import Config
+    from mmengine.registry import init_default_scope
+
+    from tools.benchmark_peers import TimmConvNeXtV2  # noqa: F401  (registers the peer backbone)
+    rows = []
+    tasks = [('det', 'det_configs/mask-rcnn_convnextv2-{}_fpn_lsj-3x_coco.py', args.det_resolution,
+              torch.float16), ('seg', 'seg_configs/upernet_convnextv2-{}_8xb2-amp-160k_ade20k-512x512.py',
+                               args.seg_resolution, torch.bfloat16)]
+    for task, pattern, resolution, dtype in tasks:
+        if task not in args.rows:
+            continue
+        cfg = Config.fromfile(pattern.format(args.det_size))
+        init_default_scope(cfg.default_scope)
+        results = []
+        for backbone_type in ('ConvNeXtV2', 'TimmConvNeXtV2'):
+            model = build_dense_model(cfg, backbone_type, args.device)
+            batch = dense_batch(task, args.dense_batch, resolution, args.device)
+            scaler = torch.amp.GradScaler('cuda') if dtype == torch.float16 and 'cuda' in args.device else None
+
+            def loss(m, batch=batch):
+                data = m.data_preprocessor(batch, True)
+                losses = m(**data, mode='loss')
+                return m.parse_losses(losses)[0]
+            results.append(measure(train_step(model, loss, args.device, dtype, scaler), args.device,
+                                   args.warmup, args.iters, args.repeats))
+            del model
+        name = 'Mask R-CNN' if task == 'det' else 'UperNet'
+        rows.append(row(f'{name} {args.det_size} {resolution}px', f'{name} + timm backbone',
+                        args.dense_batch, *results, note=f'AMP {str(dtype).split(".")[-1]}'))
+    return rows
+
+
+def build_dense_model(cfg, backbone_type, device):
+    from mmengine.registry import MODELS
+    model_cfg = cfg.model.copy()
+    model_cfg.backbone.init_cfg = None
+    model_cfg.backbone.type = backbone_type
+    model = MODELS.build(model_cfg)
+    model.init_weights()
+    return model.to(device).train()
+
+
+def dense_batch(task, batch, resolution, device):
+    if task == 'det':
+        from mmdet.testing import demo_mm_inputs
+        return demo_mm_inputs(batch, image_shapes=[(3, resolution, resolution)] * batch, num_items=[5] * batch,
+                              num_classes=80, with_mask=True, device=device)
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    samples = []
+    for _ in range(batch):
+        sample = SegDataSample(gt_sem_seg=PixelData(
+            data=torch.randint(0, 150, (1, resolution, resolution), device=device)))
+        shape = (resolution, resolution)
+        sample.set_metainfo(dict(img_shape=shape, ori_shape=shape, pad_shape=shape))
+        samples.append(sample)
+    inputs = [torch.randint(0, 255, (3, resolution, resolution), device=device, dtype=torch.uint8)
+              for _ in range(batch)]
+    return dict(inputs=inputs, data_samples=samples)
+
+
+# -- table --------------------------------------------------------------------------------------
+def row(name, peer, batch, ours, theirs, note=''):
+    (t_ours, m_ours), (t_peer, m_peer) = ours, theirs
+    return dict(case=name, peer=peer, batch=batch, img_per_s=batch / t_ours, peer_img_per_s=batch / t_peer,
+                speedup=t_peer / t_ours, peak_gib=m_ours, peer_peak_gib=m_peer,
+                memory_ratio=(m_ours / m_peer) if m_ours and m_peer else None, note=note)
+
+
+def markdown(rows, header):
+    lines = [header, '', '| case | img/s | peer | peer img/s | speed ratio | peak GiB | peer peak GiB '
+             '| memory ratio | note |', '|' + '---|' * 9]
+    for r in rows:
+        fmt = lambda v, spec: '-' if v is None else format(v, spec)  # noqa: E731
+        lines.append(f"| {r['case']} | {r['img_per_s']:.1f} | {r['peer']} | {r['peer_img_per_s']:.1f} | "
+                     f"{r['speedup']:.2f}x | {fmt(r['peak_gib'], '.2f')} | {fmt(r['peer_peak_gib'], '.2f')} | "
+                     f"{fmt(r['memory_ratio'], '.2f')} | {r['note']} |")
+    return '\n'.join(lines)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('mmengine', log_level='WARNING')   # no per-parameter init dump
+    cuda = args.device.startswith('cuda')
+    dtype = torch.bfloat16 if cuda else None
+    if not cuda:
+        torch.set_num_threads(os.cpu_count() or 1)
+    rows = []
+    if 'backbone' in args.rows:
+        rows += backbone_rows(args, dtype)
+    if 'fcmae' in args.rows:
+        rows += fcmae_rows(args, dtype)
+    if 'det' in args.rows or 'seg' in args.rows:
+        rows += dense_task_rows(args)
+    device = torch.cuda.get_device_name() if cuda else f'CPU ({os.cpu_count()} threads)'
+    header = (f'Training steps on {device}, torch {torch.__version__}, '
+              f'{"bf16 autocast (det: fp16)" if cuda else "float32"}, channels-last; '
+              f'median of {args.repeats} x {args.iters} steps after {args.warmup} warm-up steps')
+    table = markdown(rows, header)
+    print(table)
+    os.makedirs(args.out, exist_ok=True)
+    with open(os.path.join(args.out, 'benchmark.json'), 'w') as f:
+        json.dump(dict(header=header, args=vars(args), rows=rows), f, indent=1)
+    with open(os.path.join(args.out, 'benchmark.md'), 'w') as f:
+        f.write(table + '\n')
+    return rows
+
+
+if __name__ == '__main__':
+    main()

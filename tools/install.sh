@@ -45,7 +45,7 @@ else
     build=$(mktemp -d)
     trap 'rm -rf "$build"' EXIT
     # the sdist's setup.py imports pkg_resources: build with setuptools < 70 on the side
-    "${PIP[@]}" install -q --target "$build/tools" "setuptools<70" wheel ninja
+    "${PIP[@]}" install -q --no-warn-conflicts --target "$build/tools" "setuptools<70" wheel ninja
     echo 'setuptools<70' > "$build/constraint.txt"
     PIP_CONSTRAINT="$build/constraint.txt" "${PIP[@]}" download -q --no-deps --no-binary :all: \
       -d "$build" "mmcv==$MMCV"

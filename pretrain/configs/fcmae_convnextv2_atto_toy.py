@@ -20,6 +20,6 @@ param_scheduler = [
     dict(type='CosineAnnealingLR', T_max=18, eta_min=1e-5, by_epoch=True, begin=2, end=20,
          convert_to_iter_based=True),
 ]
-default_hooks = dict(logger=dict(interval=4), checkpoint=dict(interval=5, max_keep_ckpts=2))
+default_hooks = dict(logger=dict(interval=4), checkpoint=dict(interval=2, max_keep_ckpts=2))
 env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))
 log_processor = dict(window_size=4)

@@ -98,6 +98,7 @@ def main(argv=None):
         return None
     if args.eval:
         cfg.load_from, cfg.resume = args.eval, False
+        cfg.default_hooks.checkpoint = None   # evaluating writes no checkpoint
         runner = Runner.from_cfg(cfg)
         return runner.val()
     runner = Runner.from_cfg(cfg)

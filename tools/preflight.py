@@ -23,8 +23,9 @@ from backbones.checkpoint import (CheckpointError, canonical_backbone_weights, l
 INIT_HOWTO = ('produce it with the ImageNet-1K finetune and its backbone export, or use an official '
               'ConvNeXt V2 IN-1K checkpoint (convnextv2_<size>_1k_224_ema.pt, read as is), then put '
               'it there or pass --cfg-options model.backbone.init_cfg.checkpoint=PATH')
-DATA_HOWTO = ('set data_root / ann_file in the config, or make the synthetic set with '
-              'python tools/make_synthetic_coco.py data/synthetic_coco')
+DATA_HOWTO = ('set data_root / ann_file in the config, or make a synthetic set with '
+              'python tools/make_synthetic_coco.py data/synthetic_coco (detection) or '
+              'python tools/make_synthetic_ade20k.py (segmentation)')
 
 
 class PreflightError(RuntimeError):

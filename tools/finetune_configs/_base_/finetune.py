@@ -4,7 +4,8 @@
 # derives the optimizer, schedule, model, data and EMA settings below from it, so a size config
 # only states the rows of its table. Print what a config will run with:
 #   python tools/finetune.py CONFIG --print-recipe
-custom_imports = dict(imports=['backbones', 'tools.finetune_data', 'tools.finetune_metric'],
+custom_imports = dict(imports=['backbones', 'tools.finetune_data', 'tools.finetune_metric',
+                               'pretrain.checkpoint_hook'],
                       allow_failed_imports=False)
 
 recipe = dict(
@@ -69,7 +70,8 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     # with EMA on, checkpoints hold the EMA weights in `state_dict` (mmengine's EMAHook swaps
     # them in) and the raw weights in `ema_state_dict`; validation runs on the EMA weights.
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2,
+    # Written atomically (a kill mid-write leaves the previous checkpoint to --resume from).
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=2,
                     save_best='accuracy/top1', rule='greater'),
     sampler_seed=dict(type='DistSamplerSeedHook'))
 

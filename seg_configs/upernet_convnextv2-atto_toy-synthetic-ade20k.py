@@ -1,0 +1,76 @@
+# Toy run on the synthetic ADE20K-layout set (python tools/make_synthetic_ade20k.py) that fits a
+# 2-core CPU in a few minutes: the atto UperNet with narrow heads, 128x128 crops, short schedule.
+# Same dataset class, checks, pipelines (scaled down), slide inference and TTA as the real configs.
+# Random init by default; to start from the IN-1K finetuned atto backbone add
+# --cfg-options model.backbone.init_cfg.type=Pretrained model.backbone.init_cfg.checkpoint=PATH
+_base_ = ['./_base_/upernet_convnextv2.py', './_base_/ade20k_512x512.py',
+          './_base_/schedule_160k_adamw.py', './_base_/default_runtime.py']
+crop_size = (96, 96)
+test_scale = (512, 128)
+tta_ratios = [0.75, 0.875, 1.0, 1.125, 1.25]
+check_seg_map = dict(type='CheckSegMap', num_classes=150)
+max_iters = 300
+
+model = dict(
+    data_preprocessor=dict(size=crop_size),
+    backbone=dict(arch='atto', drop_path_rate=0.0, init_cfg=dict(type='TruncNormal', std=0.02)),
+    decode_head=dict(in_channels=[40, 80, 160, 320], channels=64, norm_cfg=dict(type='BN')),
+    auxiliary_head=dict(in_channels=160, channels=32, norm_cfg=dict(type='BN')),
+    test_cfg=dict(mode='slide', crop_size=crop_size, stride=(64, 64)))
+
+data_root = 'data/synthetic_ade20k/ADEChallengeData2016'
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    check_seg_map,
+    dict(type='RandomResize', scale=test_scale, ratio_range=(0.5, 2.0), keep_ratio=True),
+    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='PhotoMetricDistortion'),
+    dict(type='PackSegInputs'),
+]
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='Resize', scale=test_scale, keep_ratio=True),
+    dict(type='LoadAnnotations', reduce_zero_label=True),
+    check_seg_map,
+    dict(type='PackSegInputs'),
+]
+tta_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            [dict(type='Resize', scale=(int(test_scale[0] * r), int(test_scale[1] * r)), keep_ratio=True)
+             for r in tta_ratios],
+            [dict(type='RandomFlip', prob=0.0, direction='horizontal'),
+             dict(type='RandomFlip', prob=1.0, direction='horizontal')],
+            [dict(type='LoadAnnotations', reduce_zero_label=True)],
+            [check_seg_map],
+            [dict(type='PackSegInputs')],
+        ]),
+]
+train_dataloader = dict(
+    batch_size=4, num_workers=1,
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(
+    num_workers=1,
+    dataset=dict(data_root=data_root, pipeline=test_pipeline))
+test_dataloader = val_dataloader
+
+# fp32 on CPU; from scratch, so a larger lr than the finetuning recipes
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    constructor='ConvNeXtV2LayerDecayOptimizerConstructor',
+    optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.999), weight_decay=0.05),
+    paramwise_cfg=dict(decay_rate=0.9, decay_type='layer_wise'))
+param_scheduler = [
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=30),
+    dict(type='PolyLR', power=1.0, eta_min=0.0, by_epoch=False, begin=30, end=max_iters),
+]
+train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
+default_hooks = dict(
+    logger=dict(interval=20),
+    checkpoint=dict(interval=max_iters, max_keep_ckpts=1, save_best=None))
+env_cfg = dict(cudnn_benchmark=False, dist_cfg=dict(backend='gloo'))

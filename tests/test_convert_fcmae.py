@@ -38,11 +38,15 @@ def fcmae_checkpoint(model, layout):
 
 
 def encoder_features(model, images):
-    model.encoder.out_indices = (0, 1, 2, 3)
+    """All four stages of the FCMAE encoder run in its masked mode with nothing removed."""
     visible = torch.ones(images.shape[0], 1, images.shape[2] // 32, images.shape[3] // 32,
                          dtype=images.dtype)
-    with torch.no_grad():
-        return model.encoder(images, visible)
+    model.encoder.out_indices = (0, 1, 2, 3)
+    try:
+        with torch.no_grad():
+            return model.encoder(images, visible)
+    finally:
+        model.encoder.out_indices = (3,)
 
 
 @pytest.mark.parametrize('fmt', ['backbone', 'mmdet'])
@@ -67,7 +71,9 @@ def test_round_trip_reproduces_the_encoder(fcmae, tmp_path, layout, fmt):
     with torch.no_grad():
         got = backbone(images)
     for stage, (a, b) in enumerate(zip(got, encoder_features(fcmae, images))):
-        assert torch.equal(a, b), f'stage {stage} differs after {layout} -> {fmt}'
+        # float64; the masked path may sum in another order (visible rows gathered), nothing more
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10,
+                                   msg=f'stage {stage} differs after {layout} -> {fmt}')
 
 
 def test_existing_output_needs_force_and_is_replaced_atomically(fcmae, tmp_path, monkeypatch):

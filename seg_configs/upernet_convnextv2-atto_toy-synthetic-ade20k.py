@@ -1,6 +1,10 @@
 # Toy run on the synthetic ADE20K-layout set (python tools/make_synthetic_ade20k.py) that fits a
-# 2-core CPU in a few minutes: the atto UperNet with narrow heads, 128x128 crops, short schedule.
+# 2-core CPU: the atto UperNet with narrow heads, 96x96 crops, batch 4, 300 iterations, random init.
 # Same dataset class, checks, pipelines (scaled down), slide inference and TTA as the real configs.
+# Measured (OMP_NUM_THREADS=1, 2 cores shared with other jobs, 96/24 images, with
+# --cfg-options train_cfg.val_interval=50): 10 min wall for training and 6 evaluations (~1.7 s per
+# iteration); val mIoU 0.0 untrained (0.04 with another seed) -> 24.7 / 32.3 / 52.6 / 66.3 / 75.0 /
+# 77.6 at iterations 50..300; tools/test.py: single-scale 77.59, --tta (5 scales x flip) 77.86.
 # Random init by default; to start from the IN-1K finetuned atto backbone add
 # --cfg-options model.backbone.init_cfg.type=Pretrained model.backbone.init_cfg.checkpoint=PATH
 _base_ = ['./_base_/upernet_convnextv2.py', './_base_/ade20k_512x512.py',

@@ -9,16 +9,16 @@ import torch
 
 
 def num_removed(num_patches, ratio):
-    """Patches removed from an image of ``num_patches``: ``floor(ratio * num_patches)``.
+    """Patches removed from an image of ``num_patches``, as the official code counts them: the
+    kept count ``floor((1 - ratio) * num_patches)`` is rounded down, the rest is removed.
 
-    The same count for every image. A 1e-6 tolerance absorbs float error (0.29 * 100 is
-    28.999999999999996 in binary floating point but means 29). At 224x224 (49 patches) and ratio
-    0.6 this removes 29 and keeps 20; the official code rounds the kept count down instead
-    (``int(49 * 0.4) = 19`` kept, 30 removed).
+    The same count for every image. A 1e-6 tolerance absorbs float error ((1 - 0.29) * 100 is
+    70.99999999999999 in binary floating point but means 71). At 224x224 (49 patches) and ratio
+    0.6 this keeps int(49 * 0.4) = 19 patches and removes 30, like the official FCMAE.
     """
     if not 0.0 <= ratio < 1.0:
         raise ValueError(f'mask_ratio must be in [0, 1), got {ratio}')
-    return int(math.floor(ratio * num_patches + 1e-6))
+    return num_patches - int(math.floor((1.0 - ratio) * num_patches + 1e-6))
 
 
 def random_patch_mask(batch, grid, ratio, device=None, generator=None):

@@ -70,19 +70,19 @@ def test_prediction_ignores_removed_pixels(size):
 
 @pytest.mark.parametrize('grid', [(7, 7), (3, 5), (4, 2), (10, 10), (1, 3)])
 @pytest.mark.parametrize('ratio', [0.0, 0.29, 0.5, 0.6, 0.75])
-def test_mask_removes_exactly_floor_ratio_patches(grid, ratio):
+def test_mask_keeps_exactly_floor_of_the_kept_fraction(grid, ratio):
     mask = random_patch_mask(16, grid, ratio, generator=torch.Generator().manual_seed(0))
     length = grid[0] * grid[1]
     assert mask.shape == (16, length)
     assert set(mask.unique().tolist()) <= {0.0, 1.0}
-    expected = int(ratio * length + 1e-6)
-    assert (mask.sum(dim=1) == expected).all()
-    assert ((1 - mask).sum(dim=1) == length - expected).all()
+    kept = int((1 - ratio) * length + 1e-6)   # the official len_keep = int(L * (1 - ratio))
+    assert ((1 - mask).sum(dim=1) == kept).all()
+    assert (mask.sum(dim=1) == length - kept).all()
 
 
 def test_mask_counts_of_the_paper_setting():
-    assert num_removed(49, 0.6) == 29          # 224x224: 7x7 patches, 20 kept
-    assert num_removed(100, 0.29) == 29        # float error absorbed (0.29 * 100 < 29)
+    assert num_removed(49, 0.6) == 30          # 224x224: 7x7 patches, int(49 * 0.4) = 19 kept (official)
+    assert num_removed(100, 0.29) == 29        # float error absorbed ((1 - 0.29) * 100 < 71)
     for bad in (1.0, -0.1, 1.5):
         with pytest.raises(ValueError, match='mask_ratio'):
             num_removed(49, bad)
@@ -92,7 +92,7 @@ def test_masks_are_random_per_image_and_uniform_over_positions():
     mask = random_patch_mask(4000, (7, 7), 0.6, generator=torch.Generator().manual_seed(0))
     assert len({tuple(row.tolist()) for row in mask[:64]}) == 64
     frequency = mask.mean(dim=0)
-    assert torch.allclose(frequency, torch.full_like(frequency, 29 / 49), atol=0.03)
+    assert torch.allclose(frequency, torch.full_like(frequency, 30 / 49), atol=0.03)
 
 
 @pytest.mark.parametrize('size', [(64, 96), (224, 160)])

@@ -42,7 +42,8 @@ class ConvNeXtV2Classifier(BaseModel):
     def __init__(self, arch='atto', num_classes=1000, drop_path_rate=0.0, head_init_scale=0.001,
                  label_smoothing=0.0, pretrained=None, data_preprocessor=None, init_cfg=None):
         if data_preprocessor is None:
-            data_preprocessor = dict(type='ImgDataPreprocessor', mean=IMAGENET_MEAN, std=IMAGENET_STD)
+            data_preprocessor = dict(type='ImgDataPreprocessor', mean=IMAGENET_MEAN,
+                                     std=IMAGENET_STD)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = ConvNeXtV2(arch, drop_path_rate=drop_path_rate, out_indices=(3,),
                                    norm_out=False)

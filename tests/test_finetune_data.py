@@ -149,7 +149,8 @@ def test_topk_accuracy():
                            [0.9, 0.0, 0.1, 0.0, 0.0, 0.0],
                            [-1.0, 0.5, 0.4, 0.3, 0.2, 0.1]])
     metric.process({}, [dict(scores=s, gt_label=label) for s, label in zip(scores, [1, 2, 0])])
-    assert metric.compute_metrics(metric.results) == pytest.approx({'top1': 100 / 3, 'top5': 200 / 3})
+    expected = {'top1': 100 / 3, 'top5': 200 / 3}
+    assert metric.compute_metrics(metric.results) == pytest.approx(expected)
     small = TopKAccuracy(topk=(1, 5))
     small.process({}, [dict(scores=torch.tensor([0.2, 0.8]), gt_label=0)])
     assert small.compute_metrics(small.results) == {'top1': 0.0, 'top5': 100.0}

@@ -1,7 +1,7 @@
 """Export the backbone of a finetuned classifier as the weights the det/seg configs initialise from.
 
-    python tools/export_backbone.py work_dirs/finetune_convnextv2_tiny_300e_in1k/best_accuracy_top1_epoch_N.pth
-        -> checkpoints/convnextv2_tiny_1k_224_backbone.pth
+    python tools/export_backbone.py work_dirs/finetune_convnextv2_tiny_300e_in1k/epoch_300.pth
+        # -> checkpoints/convnextv2_tiny_1k_224_backbone.pth
     python tools/export_backbone.py CKPT --out PATH [--weights ema|raw] [--tag 1k_224] [--force]
 
 CKPT: a finetune checkpoint of tools/finetune.py (with EMA, mmengine stores the EMA weights in

@@ -67,7 +67,8 @@ def build_config(args):
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     world_size = launcher_world_size(args.launcher)
-    steps = gradient_accumulation(cfg.recipe.batch_size, cfg.train_dataloader.batch_size, world_size)
+    per_gpu = cfg.train_dataloader.batch_size
+    steps = gradient_accumulation(cfg.recipe.batch_size, per_gpu, world_size)
     cfg.optim_wrapper.accumulative_counts = steps
     for hook in cfg.custom_hooks:
         if hook['type'] == 'EMAHook':   # one EMA update per optimizer step, as the official code

@@ -1,4 +1,4 @@
-"""Data side of the ImageNet finetune (paper Appendix A.2): folders, timm transforms, batch augments.
+"""Data of the ImageNet finetune (paper Appendix A.2): folders, timm transforms, batch augments.
 
 * ``ImageFolderClassification``: an ImageNet-style folder (``<root>/<split>/<class>/<image>``)
   read with torchvision's ``ImageFolder``; training images get timm's RandomResizedCrop + flip +
@@ -11,7 +11,6 @@
 """
 import os
 
-import torch
 from mmengine.model import ImgDataPreprocessor
 from mmengine.registry import DATASETS, MODELS
 from PIL import Image
@@ -98,13 +97,15 @@ class ImageFolderClassification(Dataset):
         if classes_root:
             _check_folder(classes_root)
         self.training = split == 'train' if training is None else training
-        transform = (train_transform(img_size, rand_augment, interpolation, crop_scale) if self.training
-                     else eval_transform(img_size, crop_pct, interpolation))
+        if self.training:
+            transform = train_transform(img_size, rand_augment, interpolation, crop_scale)
+        else:
+            transform = eval_transform(img_size, crop_pct, interpolation)
         self.folder = _FolderWithClasses(root, classes_root=classes_root, transform=transform)
         self.classes = self.folder.classes
         if num_classes is not None and len(self.classes) != num_classes:
-            raise ValueError(f'{classes_root or root} has {len(self.classes)} class folders but the '
-                             f'config says num_classes={num_classes}; set recipe.num_classes '
+            raise ValueError(f'{classes_root or root} has {len(self.classes)} class folders but '
+                             f'the config says num_classes={num_classes}; set recipe.num_classes '
                              f'to {len(self.classes)} or point data_root at the right folder')
         self.metainfo = dict(classes=tuple(self.classes))
 
@@ -119,7 +120,7 @@ class ImageFolderClassification(Dataset):
 def _check_folder(root):
     if not os.path.isdir(root):
         raise FileNotFoundError(f'image folder {root} does not exist; expected <data_root>/<split>/'
-                                '<class>/<image> (tools/make_synthetic_imagenet.py makes a small one)')
+                                '<class>/<image> (tools/make_synthetic_imagenet.py makes one)')
     classes = [d.name for d in os.scandir(root) if d.is_dir()]
     if not classes:
         raise FileNotFoundError(f'image folder {root} has no class sub-folders; expected '
@@ -150,8 +151,9 @@ class ClassifierDataPreprocessor(ImgDataPreprocessor):
         super().__init__(mean=mean, std=std)
         self.mixup = None
         if mixup > 0 or cutmix > 0:
-            self.mixup = Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix, switch_prob=mixup_switch_prob,
-                               label_smoothing=label_smoothing, num_classes=num_classes)
+            self.mixup = Mixup(mixup_alpha=mixup, cutmix_alpha=cutmix,
+                               switch_prob=mixup_switch_prob, label_smoothing=label_smoothing,
+                               num_classes=num_classes)
         self.random_erasing = random_erasing
         self._erasers = {}
 

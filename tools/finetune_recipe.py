@@ -1,4 +1,4 @@
-"""Turn a finetune config's ``recipe`` (the paper's table, one line per setting) into mmengine settings.
+"""Turn a finetune config's ``recipe`` (the paper's table, a line per row) into mmengine settings.
 
 A finetune config states the numbers of Tables 9-13 once, in ``recipe``; ``apply_recipe`` derives
 from them everything mmengine needs, so that no number is typed twice and a size config is a few
@@ -27,12 +27,14 @@ def check_recipe(recipe, source='config'):
         raise KeyError(f'{source}: recipe has missing keys {missing} / unknown keys {unknown}; '
                        'see tools/finetune_configs/_base_/finetune.py for the full list')
     if recipe['size'] not in ARCHS:
-        raise ValueError(f'{source}: recipe.size {recipe["size"]!r} is not one of {", ".join(ARCHS)}')
+        raise ValueError(f'{source}: recipe.size {recipe["size"]!r} is not one of '
+                         f'{", ".join(ARCHS)}')
     if recipe['warmup_epochs'] >= recipe['epochs']:
         raise ValueError(f'{source}: recipe.warmup_epochs ({recipe["warmup_epochs"]}) must be '
                          f'below recipe.epochs ({recipe["epochs"]})')
     if recipe['ema'] is not None and not 0 < recipe['ema'] < 1:
-        raise ValueError(f'{source}: recipe.ema must be a decay in (0, 1) or None, got {recipe["ema"]}')
+        raise ValueError(f'{source}: recipe.ema must be a decay in (0, 1) or None, '
+                         f'got {recipe["ema"]}')
 
 
 def learning_rate(recipe):
@@ -88,8 +90,9 @@ def lr_schedule(recipe, lr):
     if warmup > 0:
         schedule.append(dict(type='LinearLR', start_factor=1e-3, by_epoch=True, begin=0,
                              end=warmup, convert_to_iter_based=True))
-    schedule.append(dict(type='CosineAnnealingLR', eta_min_ratio=recipe.min_lr / lr, by_epoch=True,
-                         begin=warmup, end=epochs, T_max=epochs - warmup, convert_to_iter_based=True))
+    schedule.append(dict(type='CosineAnnealingLR', eta_min_ratio=recipe.min_lr / lr,
+                         by_epoch=True, begin=warmup, end=epochs, T_max=epochs - warmup,
+                         convert_to_iter_based=True))
     return schedule
 
 
@@ -104,7 +107,8 @@ def layer_decay_scales(recipe):
 
     scales = {'stem': scale('backbone.downsample_layers.0.0.weight')}
     for i, depth in enumerate(depths):
-        scales[f'stage{i}'] = [scale(f'backbone.stages.{i}.{j}.dwconv.weight') for j in range(depth)]
+        scales[f'stage{i}'] = [scale(f'backbone.stages.{i}.{j}.dwconv.weight')
+                               for j in range(depth)]
     scales['head'] = scale('head.weight')
     return scales
 
@@ -131,9 +135,9 @@ def format_settings(settings):
     lines = [f'ConvNeXt V2-{settings["size"]} finetune recipe:']
     for key, value in settings.items():
         if key == 'layer_scales':
-            value = '\n'.join(f'    {part:6s} ' + (', '.join(f'{s:.3g}' for s in v) if isinstance(v, list)
-                                                  else f'{v:.3g}') for part, v in scales.items())
-            value = '(lr x scale)\n' + value
+            rows = [(part, v if isinstance(v, list) else [v]) for part, v in scales.items()]
+            value = '(lr x scale)' + ''.join(
+                f'\n    {part:6s} ' + ', '.join(f'{s:.3g}' for s in values) for part, values in rows)
         lines.append(f'  {key:16s} {value}')
     return '\n'.join(lines)
 

@@ -1,4 +1,4 @@
-_base_ = ['./_base_/finetune.py']
+_base_ = ['./_base_/table11_in1k_large.py']
 
 # ConvNeXt V2-Base IN-1K finetune, paper Table 11 (base column).
 # base_lr: the paper's Table 11 value. The official TRAINING.md runs Base with --blr 6.25e-4
@@ -7,18 +7,11 @@ _base_ = ['./_base_/finetune.py']
 recipe = dict(
     size='base',
     base_lr=6.25e-3,
-    batch_size=1024,
-    weight_decay=0.05,
     layer_decay=0.6,
     layer_decay_type='group_wise',
     epochs=100,
     warmup_epochs=20,
-    label_smoothing=0.1,
-    mixup=0.8,
-    cutmix=1.0,
     drop_path=0.1,
-    head_init_scale=0.001,
-    ema=0.9999,
     pretrained='checkpoints/convnextv2_base_fcmae_backbone.pth',
 )
 train_dataloader = dict(batch_size=64)  # per GPU

@@ -1,25 +1,12 @@
-_base_ = ['./_base_/finetune.py']
+_base_ = ['./_base_/table13_in22k_ft_in1k.py']
 
-# ConvNeXt V2-Base IN-1K finetune after the IN-22K intermediate one, paper Table 13,
-# at 384x384 (paper §4, 'ImageNet-22K intermediate fine-tuning'). Starts from the last
-# checkpoint of the Table 12 run; its 21841-class head is re-initialised for 1000 classes.
-# Evaluation at 384 uses the whole resized image (crop_pct 1.0), as the official code does.
+# ConvNeXt V2-Base IN-1K finetune after the IN-22K intermediate one, paper Table 13, at 384x384.
 recipe = dict(
     size='base',
-    img_size=384,
-    crop_pct=1.0,
-    base_lr=2.5e-5,
-    batch_size=512,
-    weight_decay=1e-8,
     layer_decay=0.8,
     layer_decay_type='group_wise',
     epochs=30,
-    warmup_epochs=0,
-    label_smoothing=0.1,
-    mixup=0.0,
-    cutmix=0.0,
     drop_path=0.2,
-    head_init_scale=0.001,
     ema=0.9999,
     pretrained='work_dirs/finetune_convnextv2_base_90e_in22k/epoch_90.pth',
 )

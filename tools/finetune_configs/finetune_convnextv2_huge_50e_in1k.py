@@ -1,4 +1,4 @@
-_base_ = ['./_base_/finetune.py']
+_base_ = ['./_base_/table11_in1k_large.py']
 
 # ConvNeXt V2-Huge IN-1K finetune, paper Table 11 (huge column).
 # Layer decay: the paper applies group-wise decay to Base and Large only (Appendix A.2).
@@ -6,18 +6,11 @@ _base_ = ['./_base_/finetune.py']
 recipe = dict(
     size='huge',
     base_lr=1.25e-3,
-    batch_size=1024,
-    weight_decay=0.05,
     layer_decay=0.75,
     layer_decay_type='layer_wise',
     epochs=50,
     warmup_epochs=10,
-    label_smoothing=0.1,
-    mixup=0.8,
-    cutmix=1.0,
     drop_path=0.3,
-    head_init_scale=0.001,
-    ema=0.9999,
     pretrained='checkpoints/convnextv2_huge_fcmae_backbone.pth',
 )
 train_dataloader = dict(batch_size=16)  # per GPU

@@ -1,27 +1,11 @@
-_base_ = ['./_base_/finetune.py']
+_base_ = ['./_base_/table12_in22k.py']
 
 # ConvNeXt V2-Large IN-22K intermediate finetune from FCMAE weights, paper Table 12.
-# IN-22K has no standard validation split: no evaluation, the last checkpoint is the output.
-
 recipe = dict(
     size='large',
-    num_classes=21841,
-    base_lr=2.5e-4,
-    batch_size=4096,
-    weight_decay=0.05,
     layer_decay=0.8,
     layer_decay_type='group_wise',
-    epochs=90,
-    warmup_epochs=5,
-    label_smoothing=0.1,
-    mixup=0.8,
-    cutmix=1.0,
     drop_path=0.1,
-    head_init_scale=0.001,
-    ema=None,
-    validate=False,
     pretrained='checkpoints/convnextv2_large_fcmae_backbone.pth',
 )
-data_root = 'data/imagenet22k'  # train/<wnid>/...
 train_dataloader = dict(batch_size=32)  # per GPU
-default_hooks = dict(checkpoint=dict(max_keep_ckpts=1))

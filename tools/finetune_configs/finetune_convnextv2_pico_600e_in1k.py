@@ -1,21 +1,12 @@
-_base_ = ['./_base_/finetune.py']
+_base_ = ['./_base_/table9_in1k_small.py']
 
 # ConvNeXt V2-Pico IN-1K finetune, paper Table 9 (A/F/P/N column for pico).
 recipe = dict(
     size='pico',
-    base_lr=2e-4,
-    batch_size=1024,
     weight_decay=0.3,
-    layer_decay=0.9,
-    layer_decay_type='layer_wise',
-    epochs=600,
-    warmup_epochs=0,
-    label_smoothing=0.2,
     mixup=0.3,
     cutmix=0.3,
     drop_path=0.0,
-    head_init_scale=0.001,
-    ema=0.9999,
     pretrained='checkpoints/convnextv2_pico_fcmae_backbone.pth',
 )
 train_dataloader = dict(batch_size=128)  # per GPU

@@ -1,28 +1,13 @@
-_base_ = ['./_base_/finetune.py']
+_base_ = ['./_base_/table12_in22k.py']
 
 # ConvNeXt V2-Tiny IN-22K intermediate finetune from FCMAE weights, paper Table 12.
-# IN-22K has no standard validation split: no evaluation, the last checkpoint is the output.
 # drop_path: the paper's text reads '0.(N/T)'; taken as 0.0.
 
 recipe = dict(
     size='tiny',
-    num_classes=21841,
-    base_lr=2.5e-4,
-    batch_size=4096,
-    weight_decay=0.05,
     layer_decay=0.9,
     layer_decay_type='layer_wise',
-    epochs=90,
-    warmup_epochs=5,
-    label_smoothing=0.1,
-    mixup=0.8,
-    cutmix=1.0,
     drop_path=0.0,
-    head_init_scale=0.001,
-    ema=None,
-    validate=False,
     pretrained='checkpoints/convnextv2_tiny_fcmae_backbone.pth',
 )
-data_root = 'data/imagenet22k'  # train/<wnid>/...
 train_dataloader = dict(batch_size=128)  # per GPU
-default_hooks = dict(checkpoint=dict(max_keep_ckpts=1))

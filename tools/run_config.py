@@ -50,6 +50,10 @@ def fit_to_machine(cfg):
                   'AmpOptimWrapper', logger='current')
     if cfg.launcher != 'none':
         cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+        if cfg.launcher == 'pytorch' and not torch.distributed.is_initialized():
+            # mmengine's init_dist('pytorch') calls torch.cuda.set_device unconditionally:
+            # join the torchrun group here, and the Runner then finds it already set up.
+            torch.distributed.init_process_group(backend='gloo')
         wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
         wrapper_cfg['device_ids'] = None
         cfg.model_wrapper_cfg = wrapper_cfg

@@ -14,6 +14,7 @@ names and raise ``PreflightError`` (one line: what, which file, what to do):
 import json
 import os
 import os.path as osp
+import warnings
 
 import torch
 
@@ -67,7 +68,9 @@ def check_backbone_checkpoint(backbone_cfg, path, prefix=None):
         backbone = ConvNeXtV2(**kwargs)
     try:
         _, state_dict = canonical_backbone_weights(read_checkpoint(path), path, prefix)
-        load_canonical(backbone, state_dict, source=path)
+        with warnings.catch_warnings():  # copying into meta tensors is the intended no-op
+            warnings.simplefilter('ignore', UserWarning)
+            load_canonical(backbone, state_dict, source=path)
     except CheckpointError as err:
         raise PreflightError(str(err)) from None
 
@@ -214,7 +217,10 @@ def _type_name(type_):
 def _dataset_class(dataset_cfg):
     from mmengine.registry import DATASETS
     type_ = dataset_cfg.get('type')
-    return type_ if isinstance(type_, type) else DATASETS.get(type_)
+    if isinstance(type_, type):
+        return type_
+    with DATASETS.switch_scope_and_registry(None) as registry:  # the default scope's registry
+        return registry.get(type_)
 
 
 def _is_coco_dataset(dataset_cfg):

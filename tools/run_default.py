@@ -33,8 +33,8 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', default='work_dirs/default_det')
     parser.add_argument('--config', default=TOY_CONFIG)
     parser.add_argument('--epochs', type=int, help='override the toy config\'s max_epochs')
-    parser.add_argument('--train-images', type=int, default=300, help='when the set is generated')
-    parser.add_argument('--val-images', type=int, default=60, help='when the set is generated')
+    parser.add_argument('--train-images', type=int, default=200, help='when the set is generated')
+    parser.add_argument('--val-images', type=int, default=50, help='when the set is generated')
     parser.add_argument('--min-gain', type=float, default=0.1,
                         help='trained box and mask AP must exceed the untrained ones by this much')
     return parser.parse_args(argv)
@@ -62,7 +62,6 @@ def write_untrained_checkpoint(config, options, path, seed=0):
     """A checkpoint of the randomly initialised model, evaluated as the baseline."""
     import torch
     import backbones  # noqa: F401
-    from mmengine.config import Config, DictAction  # noqa: F401
     from mmengine.registry import MODELS, init_default_scope
     from tools.run_config import load_config
     cfg = load_config(config, _as_dict(options))
@@ -78,9 +77,9 @@ def write_untrained_checkpoint(config, options, path, seed=0):
 
 
 def _as_dict(options):
-    import argparse as _argparse
+    """The dict that ``--cfg-options`` would make of ``options``."""
     from mmengine.config import DictAction
-    namespace = _argparse.Namespace()
+    namespace = argparse.Namespace()
     DictAction(option_strings=[], dest='cfg_options')(None, namespace, options)
     return namespace.cfg_options
 

@@ -1,7 +1,10 @@
 """Evaluate a checkpoint with an mmdet or mmseg config (the config's default_scope decides).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
-                         [--metrics-out metrics.json] [--launcher pytorch]
+                         [--metrics-out metrics.json] [--tta] [--launcher pytorch]
+
+``--tta`` runs the config's test-time augmentation (``tta_model`` + ``tta_pipeline``, e.g. the
+multi-scale + flip test of the segmentation configs); the detection configs test single-scale.
 
 The checkpoint must fit the config's model exactly (checked before anything runs: a checkpoint of
 another size or model fails with one line instead of being loaded partially).
@@ -29,6 +32,8 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint written by tools/train.py')
     parser.add_argument('--work-dir', help='where the test log goes')
     parser.add_argument('--metrics-out', help='also write the metrics as JSON to this file')
+    parser.add_argument('--tta', action='store_true',
+                        help="test with the config's tta_model and tta_pipeline")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. test_dataloader.batch_size=2')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -47,6 +52,8 @@ def main(argv=None):
         preflight.check_testing(cfg, args.checkpoint)
     except preflight.PreflightError as err:
         fail(str(err))
+    if args.tta:
+        use_tta(cfg, args.config)
     cfg.load_from = args.checkpoint
     cfg.resume = False
 
@@ -56,6 +63,17 @@ def main(argv=None):
         with open(args.metrics_out, 'w') as f:
             json.dump({k: _plain(v) for k, v in metrics.items()}, f, indent=1)
     return metrics
+
+
+def use_tta(cfg, config_path):
+    """Wrap the model in the config's TTA model and test with its TTA pipeline."""
+    absent = [key for key in ('tta_model', 'tta_pipeline') if not cfg.get(key)]
+    if absent:
+        fail(f'--tta: {config_path} defines no {" and no ".join(absent)}; it has no test-time '
+             'augmentation to run')
+    cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
+    cfg.tta_model.module = cfg.model
+    cfg.model = cfg.tta_model
 
 
 def _plain(value):

@@ -12,6 +12,7 @@ import sys
 
 import pytest
 import torch
+from mmengine.config import Config
 
 from tools.make_synthetic_coco import make_synthetic_coco
 from tools.run_config import REPO_ROOT
@@ -104,8 +105,10 @@ def test_two_process_torchrun_training_matches_single_process(coco, single_run, 
     assert sorted(dist['state_dict']) == sorted(single['state_dict'])   # no 'module.' prefix
     assert all(dist['state_dict'][k].shape == v.shape for k, v in single['state_dict'].items())
     assert dist['meta']['epoch'] == 1
+    config = Config.fromfile(osp.join(REPO_ROOT, TOY_CONFIG))
+    config_lr, config_batch = config.optim_wrapper.optimizer.lr, config.auto_scale_lr.base_batch_size
     top = [g for g in dist['optimizer']['param_groups'] if g['lr_scale'] == 1.0]
-    assert top and top[0]['initial_lr'] == pytest.approx(1e-3 * 2 / 4)
+    assert top and top[0]['initial_lr'] == pytest.approx(config_lr * 2 / config_batch)
 
 
 def test_demo_draws_boxes_and_masks(coco, single_run, tmp_path):

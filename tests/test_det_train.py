@@ -6,6 +6,7 @@ import json
 import os
 import os.path as osp
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -123,19 +124,26 @@ def test_demo_draws_boxes_and_masks(coco, single_run, tmp_path):
     assert (drawn.astype(int) - original).any()     # something was drawn
 
 
-def test_default_job_end_to_end_short(tmp_path, capsys):
-    """tools/run_default.py at toy scale: generate, evaluate untrained, train, evaluate, report.
+@pytest.mark.slow
+def test_default_job_learns_a_small_set(tmp_path, capsys):
+    """tools/run_default.py, short: the README's main job with the AP check it makes.
 
-    The full default (README) must show trained AP clearly above untrained; this short version
-    checks the same flow with the real COCO evaluator and that training does not make AP worse.
+    The full default trains 8 epochs on 200 images and is judged on 50 held-out ones; here 100
+    iterations on 16 images judged on the same 16 (val = train), which the same code path and the
+    same margins must pass: box and mask AP +0.01 and AP50 +0.05 over the untrained model.
     """
     from tools import run_default
-    root, work_dir = str(tmp_path / 'coco'), str(tmp_path / 'work')
+    root, work_dir = tmp_path / 'coco', tmp_path / 'work'
+    make_synthetic_coco(str(root), num_train=16, num_val=1, image_size=128)
+    shutil.rmtree(root / 'val2017')
+    shutil.copytree(root / 'train2017', root / 'val2017')
+    shutil.copy(root / 'annotations' / 'instances_train2017.json',
+                root / 'annotations' / 'instances_val2017.json')
     with pytest.raises(SystemExit) as exit_info:
-        run_default.main(['--data-root', root, '--work-dir', work_dir, '--epochs', '1',
-                          '--train-images', '8', '--val-images', '2', '--min-gain', '0', '--min-gain-50', '0'])
-    assert exit_info.value.code == 0
-    result = json.loads((tmp_path / 'work' / 'default_result.json').read_text())
-    assert set(result['trained']) >= {'bbox_mAP', 'segm_mAP'} and result['ok'] is True
+        run_default.main(['--data-root', str(root), '--work-dir', str(work_dir), '--epochs', '25'])
+    result = json.loads((work_dir / 'default_result.json').read_text())
     printed = capsys.readouterr().out
-    assert 'untrained' in printed and 'bbox_mAP' in printed and 'segm_mAP' in printed
+    assert exit_info.value.code == 0 and result['ok'] is True, printed[-2000:]
+    for metric in ('bbox_mAP', 'segm_mAP'):
+        assert result['trained'][metric] >= result['untrained'][metric] + 0.01
+    assert 'clearly above' in printed and 'NOT' not in printed

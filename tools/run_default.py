@@ -61,6 +61,21 @@ def data_options(root):
         [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
 
 
+def schedule_options(config, epochs):
+    """--cfg-options for ``epochs`` epochs, with the toy config's lr steps moved along."""
+    from mmengine.config import Config
+    schedulers = Config.fromfile(config).param_scheduler
+    options = [f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
+               f'default_hooks.checkpoint.interval={epochs}']
+    for index, scheduler in enumerate(schedulers):
+        if scheduler.type == 'MultiStepLR':
+            old_end = scheduler.end
+            steps = [max(1, round(m * epochs / old_end)) for m in scheduler.milestones]
+            options += [f'param_scheduler.{index}.end={epochs}',
+                        f'param_scheduler.{index}.milestones=[{",".join(map(str, steps))}]']
+    return options
+
+
 def write_untrained_checkpoint(config, options, path, seed=0):
     """A checkpoint of the randomly initialised model, evaluated as the baseline."""
     import torch
@@ -128,7 +143,7 @@ def main(argv=None):
     ensure_dataset(args.data_root, args.train_images, args.val_images)
     options = data_options(args.data_root)
     if args.epochs:
-        options.append(f'train_cfg.max_epochs={args.epochs}')
+        options += schedule_options(args.config, args.epochs)
     train_options = options + ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']
 
     untrained_ckpt = write_untrained_checkpoint(

@@ -30,12 +30,16 @@ class ConvNeXtV2(BaseModule):
         sparse_mlp: with a ``visible`` mask, run each block's per-position MLP only at visible
             positions (gather -> LN/MLP/GRN -> scatter) instead of masked dense over all of them;
             numerically the same, about 1/(1 - mask ratio) less MLP work and memory.
+        compile: run the dense forward (no ``visible`` mask) through ``torch.compile``: True, or
+            a dict of ``torch.compile`` options (e.g. ``dict(mode='max-autotune')``). Parameter
+            names and checkpoints stay those of the eager module; the masked FCMAE path stays eager.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` loads any supported checkpoint
             layout (see ``backbones.checkpoint``); otherwise truncated-normal initialisation.
     """
 
     def __init__(self, arch='tiny', in_channels=3, drop_path_rate=0.0, out_indices=(0, 1, 2, 3),
-                 norm_out=True, frozen_stages=0, with_cp=False, sparse_mlp=True, init_cfg=None):
+                 norm_out=True, frozen_stages=0, with_cp=False, sparse_mlp=True, compile=False,
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         self.depths, self.dims = resolve_arch(arch)
         if not out_indices or any(not -4 <= i < 4 for i in out_indices):
@@ -47,6 +51,7 @@ class ConvNeXtV2(BaseModule):
         self.with_cp = with_cp
         self.sparse_mlp = sparse_mlp
         self.norm_out = norm_out
+        self.compile_options = _compile_options(compile)
 
         dims = self.dims
         self.downsample_layers = nn.ModuleList(
@@ -80,6 +85,11 @@ class ConvNeXtV2(BaseModule):
         ``visible`` (N, 1, h, w), 1 = visible, 0 = removed, at any resolution that divides every
         stage's: masked (sparse) encoding for FCMAE, upsampled to each stage by repetition.
         """
+        if visible is None and self.compile_options is not None:
+            return _compiled_dense_forward(self.compile_options)(self, x)
+        return self._forward(x, visible)
+
+    def _forward(self, x, visible):
         outs = []
         for i in range(4):
             x = self._downsample(i, x, visible)
@@ -125,6 +135,33 @@ class ConvNeXtV2(BaseModule):
         super().train(mode)
         self._freeze_stages()
         return self
+
+
+def _compile_options(compile):
+    if compile is False or compile is None:
+        return None
+    if compile is True:
+        return {}
+    if isinstance(compile, dict):
+        return dict(compile)
+    raise TypeError(f'compile must be True, False or a dict of torch.compile options, got {compile!r}')
+
+
+def _dense_forward(model, x):
+    return model._forward(x, None)
+
+
+_COMPILED = {}
+
+
+def _compiled_dense_forward(options):
+    """One compiled function per set of options, shared by all instances (dynamo guards on the
+    module it is given), kept out of the module so that deepcopy, pickling and state dicts see
+    the plain eager module."""
+    key = repr(sorted(options.items()))
+    if key not in _COMPILED:
+        _COMPILED[key] = torch.compile(_dense_forward, **options)
+    return _COMPILED[key]
 
 
 def _resize_mask(visible, size):

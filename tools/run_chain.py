@@ -17,10 +17,11 @@ import glob
 import json
 import os
 import os.path as osp
-import subprocess
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
+
+from tools.run_tool import run_tool  # noqa: E402
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FCMAE_CONFIG = osp.join(REPO_ROOT, 'pretrain', 'configs', 'fcmae_convnextv2_atto_toy.py')
@@ -49,14 +50,6 @@ def parse_args(argv=None):
     if args.fcmae_epochs < 2:
         parser.error('--fcmae-epochs must be at least 2 (one warm-up epoch, then cosine decay)')
     return args
-
-
-def run_tool(script, *args):
-    command = [sys.executable, osp.join(REPO_ROOT, 'tools', script), *map(str, args)]
-    print('$', ' '.join(command), flush=True)
-    code = subprocess.run(command).returncode
-    if code:
-        sys.exit(f'run_chain: tools/{script} failed with exit code {code}; see its output above')
 
 
 def ensure_dataset(root, train_per_class, val_per_class):

@@ -15,7 +15,6 @@ import json
 import os
 import os.path as osp
 import resource
-import subprocess
 import sys
 import time
 
@@ -23,6 +22,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from tools.make_synthetic_coco import make_synthetic_coco  # noqa: E402
 from tools.run_config import REPO_ROOT  # noqa: E402
+from tools.run_tool import run_tool  # noqa: E402
 
 TOY_CONFIG = osp.join(REPO_ROOT, 'det_configs', 'mask-rcnn_convnextv2-atto_fpn_synthetic-coco.py')
 REPORTED = ('bbox_mAP', 'bbox_mAP_50', 'segm_mAP', 'segm_mAP_50')
@@ -100,14 +100,6 @@ def _as_dict(options):
     namespace = argparse.Namespace()
     DictAction(option_strings=[], dest='cfg_options')(None, namespace, options)
     return namespace.cfg_options
-
-
-def run_tool(script, *args):
-    command = [sys.executable, osp.join(REPO_ROOT, 'tools', script), *map(str, args)]
-    print('$', ' '.join(command), flush=True)
-    code = subprocess.run(command).returncode
-    if code:
-        sys.exit(f'run_default: tools/{script} failed with exit code {code}; see its output above')
 
 
 def evaluate(config, checkpoint, options, work_dir, name):

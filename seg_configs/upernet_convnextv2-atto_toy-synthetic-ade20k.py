@@ -9,10 +9,10 @@
 # --cfg-options model.backbone.init_cfg.type=Pretrained model.backbone.init_cfg.checkpoint=PATH
 _base_ = ['./_base_/upernet_convnextv2.py', './_base_/ade20k_512x512.py',
           './_base_/schedule_160k_adamw.py', './_base_/default_runtime.py']
+from tools.seg_pipelines import ade20k_pipelines  # noqa: E402
+
 crop_size = (96, 96)
 test_scale = (512, 128)
-tta_ratios = [0.75, 0.875, 1.0, 1.125, 1.25]
-check_seg_map = dict(type='CheckSegMap', num_classes=150)
 max_iters = 300
 
 model = dict(
@@ -23,37 +23,7 @@ model = dict(
     test_cfg=dict(mode='slide', crop_size=crop_size, stride=(64, 64)))
 
 data_root = 'data/synthetic_ade20k/ADEChallengeData2016'
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    check_seg_map,
-    dict(type='RandomResize', scale=test_scale, ratio_range=(0.5, 2.0), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=test_scale, keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    check_seg_map,
-    dict(type='PackSegInputs'),
-]
-tta_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [dict(type='Resize', scale=(int(test_scale[0] * r), int(test_scale[1] * r)), keep_ratio=True)
-             for r in tta_ratios],
-            [dict(type='RandomFlip', prob=0.0, direction='horizontal'),
-             dict(type='RandomFlip', prob=1.0, direction='horizontal')],
-            [dict(type='LoadAnnotations', reduce_zero_label=True)],
-            [check_seg_map],
-            [dict(type='PackSegInputs')],
-        ]),
-]
+train_pipeline, test_pipeline, tta_pipeline = ade20k_pipelines(crop_size, test_scale)
 train_dataloader = dict(
     batch_size=4, num_workers=1,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))

@@ -1,6 +1,9 @@
 # ADE20K (ADEChallengeData2016 layout, 150 classes, 0 = "other" -> ignored by reduce_zero_label),
 # written from mmseg's datasets/ade20k.py. CheckedADE20KDataset / CheckSegMap (tools/seg_data_checks.py)
 # fail with the file's name on a broken layout, a label map of the wrong size or out-of-range labels.
+_base_ = []  # none; assigned before the import so that mmengine reads a classic config
+from tools.seg_pipelines import ade20k_pipelines  # noqa: E402
+
 dataset_type = 'CheckedADE20KDataset'
 data_root = 'data/ade/ADEChallengeData2016'
 num_classes = 150
@@ -8,39 +11,8 @@ crop_size = (512, 512)
 test_scale = (2048, 512)
 # Paper A.4: multi-scale test at [0.75, 0.875, 1.0, 1.125, 1.25] of 512x2048, plus flips.
 tta_ratios = [0.75, 0.875, 1.0, 1.125, 1.25]
-check_seg_map = dict(type='CheckSegMap', num_classes=num_classes)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    check_seg_map,
-    dict(type='RandomResize', scale=test_scale, ratio_range=(0.5, 2.0), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=test_scale, keep_ratio=True),
-    # the label map is loaded after Resize: predictions are resized back to the original size
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    check_seg_map,
-    dict(type='PackSegInputs'),
-]
-tta_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            [dict(type='Resize', scale=(int(test_scale[0] * r), int(test_scale[1] * r)), keep_ratio=True)
-             for r in tta_ratios],
-            [dict(type='RandomFlip', prob=0.0, direction='horizontal'),
-             dict(type='RandomFlip', prob=1.0, direction='horizontal')],
-            [dict(type='LoadAnnotations', reduce_zero_label=True)],
-            [check_seg_map],
-            [dict(type='PackSegInputs')],
-        ]),
-]
+train_pipeline, test_pipeline, tta_pipeline = ade20k_pipelines(
+    crop_size, test_scale, tta_ratios, num_classes)
 # total batch 16 = 8 GPUs x 2 images
 train_dataloader = dict(
     batch_size=2,

@@ -21,9 +21,9 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
+from tools.run_config import REPO_ROOT  # noqa: E402
 from tools.run_tool import run_tool  # noqa: E402
 
-REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 FCMAE_CONFIG = osp.join(REPO_ROOT, 'pretrain', 'configs', 'fcmae_convnextv2_atto_toy.py')
 FINETUNE_CONFIG = osp.join(REPO_ROOT, 'tools', 'finetune_configs', 'toy',
                            'finetune_convnextv2_atto_toy.py')

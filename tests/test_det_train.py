@@ -140,7 +140,7 @@ def test_default_job_learns_a_small_set(tmp_path, capsys):
     shutil.copy(root / 'annotations' / 'instances_train2017.json',
                 root / 'annotations' / 'instances_val2017.json')
     with pytest.raises(SystemExit) as exit_info:
-        run_default.main(['--data-root', str(root), '--work-dir', str(work_dir), '--epochs', '25'])
+        run_default.main(['--data-root', str(root), '--work-dir', str(work_dir), '--epochs', '30'])
     result = json.loads((work_dir / 'default_result.json').read_text())
     printed = capsys.readouterr().out
     assert exit_info.value.code == 0 and result['ok'] is True, printed[-2000:]

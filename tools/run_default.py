@@ -34,6 +34,7 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', default='work_dirs/default_det')
     parser.add_argument('--config', default=TOY_CONFIG)
     parser.add_argument('--epochs', type=int, help='override the toy config\'s max_epochs')
+    parser.add_argument('--seed', type=int, default=0, help='training seed (reproducible runs)')
     parser.add_argument('--train-images', type=int, default=200, help='when the set is generated')
     parser.add_argument('--val-images', type=int, default=50, help='when the set is generated')
     parser.add_argument('--min-gain', type=float, default=0.01,
@@ -136,7 +137,8 @@ def main(argv=None):
     options = data_options(args.data_root)
     if args.epochs:
         options += schedule_options(args.config, args.epochs)
-    train_options = options + ['val_cfg=None', 'val_dataloader=None', 'val_evaluator=None']
+    train_options = options + [f'randomness.seed={args.seed}', 'val_cfg=None',
+                               'val_dataloader=None', 'val_evaluator=None']
 
     untrained_ckpt = write_untrained_checkpoint(
         args.config, options, osp.join(args.work_dir, 'untrained.pth'))

@@ -34,7 +34,7 @@ class ConvNeXtV2(BaseModule):
             a dict of ``torch.compile`` options (e.g. ``dict(mode='max-autotune')``). Parameter
             names and checkpoints stay those of the eager module; the masked FCMAE path stays eager.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` loads any supported checkpoint
-            layout (see ``backbones.checkpoint``); otherwise truncated-normal initialisation.
+            layout (see ``backbones.checkpoints.load``); otherwise truncated-normal initialisation.
     """
 
     def __init__(self, arch='tiny', in_channels=3, drop_path_rate=0.0, out_indices=(0, 1, 2, 3),
@@ -71,7 +71,7 @@ class ConvNeXtV2(BaseModule):
     # -- initialisation -------------------------------------------------------------------------
     def init_weights(self):
         if isinstance(self.init_cfg, dict) and self.init_cfg.get('type') == 'Pretrained':
-            from .checkpoint import load_pretrained
+            from .checkpoints import load_pretrained
             load_pretrained(self, self.init_cfg['checkpoint'], prefix=self.init_cfg.get('prefix'))
             self._is_init = True
             return
@@ -93,12 +93,12 @@ class ConvNeXtV2(BaseModule):
         outs = []
         for i in range(4):
             x = self._downsample(i, x, visible)
-            mask = None if visible is None else _resize_mask(visible, x.shape[-2:])
-            if mask is not None:
-                x = x * mask
-            if mask is not None and self.sparse_mlp:
-                mask = VisiblePositions.of(mask)
-            x = self._run_stage(self.stages[i], x, mask)
+            stage_visible = None if visible is None else _resize_visible(visible, x.shape[-2:])
+            if stage_visible is not None:
+                x = x * stage_visible
+            if stage_visible is not None and self.sparse_mlp:
+                stage_visible = VisiblePositions.of(stage_visible)
+            x = self._run_stage(self.stages[i], x, stage_visible)
             if i in self.out_indices:
                 outs.append(getattr(self, f'norm{i}')(x) if self.norm_out else x)
         return tuple(outs)
@@ -109,15 +109,15 @@ class ConvNeXtV2(BaseModule):
         norm, conv = self.downsample_layers[i]
         x = norm(x)
         if visible is not None:  # LayerNorm turns removed zeros into its bias: zero them again
-            x = x * _resize_mask(visible, x.shape[-2:])
+            x = x * _resize_visible(visible, x.shape[-2:])
         return conv(x)
 
-    def _run_stage(self, stage, x, mask):
+    def _run_stage(self, stage, x, visible):
         for block in stage:
             if self.with_cp and x.requires_grad:
-                x = cp.checkpoint(block, x, mask, use_reentrant=False)
+                x = cp.checkpoint(block, x, visible, use_reentrant=False)
             else:
-                x = block(x, mask)
+                x = block(x, visible)
         return x
 
     # -- freezing -------------------------------------------------------------------------------
@@ -164,7 +164,7 @@ def _compiled_dense_forward(options):
     return _COMPILED[key]
 
 
-def _resize_mask(visible, size):
+def _resize_visible(visible, size):
     """Nearest-neighbour resize of a {0,1} mask to ``size``; exact for integer upsampling."""
     if tuple(visible.shape[-2:]) == tuple(size):
         return visible

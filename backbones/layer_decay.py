@@ -18,13 +18,13 @@ import json
 from mmengine.dist import get_dist_info
 from mmengine.logging import print_log
 
-try:  # build on mmdet's constructor (it already knows ConvNeXt names) when mmdet is installed
-    from mmdet.engine.optimizers.layer_decay_optimizer_constructor import (
-        LearningRateDecayOptimizerConstructor as _Base, get_layer_id_for_convnext,
-        get_stage_id_for_convnext)
-except ImportError:  # plain mmengine (pretraining / finetune without mmdet)
-    from mmengine.optim import DefaultOptimWrapperConstructor as _Base
-    get_layer_id_for_convnext = get_stage_id_for_convnext = None
+from .registration import import_required
+
+# build on mmdet's constructor: it already knows ConvNeXt names
+_mmdet_layer_decay = import_required('mmdet.engine.optimizers.layer_decay_optimizer_constructor')
+_Base = _mmdet_layer_decay.LearningRateDecayOptimizerConstructor
+get_layer_id_for_convnext = _mmdet_layer_decay.get_layer_id_for_convnext
+get_stage_id_for_convnext = _mmdet_layer_decay.get_stage_id_for_convnext
 
 DECAY_TYPES = ('layer_wise', 'group_wise', 'stage_wise')
 
@@ -42,7 +42,7 @@ def block_layer_id(name, depths):
 
 def group_layer_id(name, depths):
     """Group-wise id (three blocks share one) of a ``backbone.``-prefixed name."""
-    return _require_mmdet(get_layer_id_for_convnext)(name, group_count(depths))
+    return get_layer_id_for_convnext(name, group_count(depths))
 
 
 def group_count(depths):
@@ -57,15 +57,8 @@ def layer_id_rule(decay_type, depths):
     if decay_type == 'group_wise':
         return (lambda name: group_layer_id(name, depths)), group_count(depths) + 2
     if decay_type == 'stage_wise':
-        stage_id = _require_mmdet(get_stage_id_for_convnext)
-        return (lambda name: stage_id(name, 6)), 6
+        return (lambda name: get_stage_id_for_convnext(name, 6)), 6
     raise ValueError(f'decay_type must be one of {DECAY_TYPES}, got {decay_type!r}')
-
-
-def _require_mmdet(function):
-    if function is None:
-        raise ImportError('group_wise/stage_wise decay reuse mmdet\'s ConvNeXt rules: install mmdet')
-    return function
 
 
 class ConvNeXtV2LayerDecayOptimizerConstructor(_Base):

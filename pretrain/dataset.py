@@ -7,10 +7,12 @@ bicubic) and horizontal flip. Images come out as uint8 CHW tensors; the model's
 import os
 
 from mmengine.registry import DATASETS
-from PIL import Image
 from torch.utils.data import Dataset
 from torchvision import transforms
 from torchvision.transforms import InterpolationMode
+
+from engine.image_files import open_rgb
+from engine.skipped_samples import first_readable
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
@@ -59,11 +61,14 @@ class UnlabeledImageFolder(Dataset):
     def __len__(self):
         return len(self.paths)
 
+    def sample_files(self):
+        """The image of every sample (tools/check_dataset.py)."""
+        return [dict(img_path=path) for path in self.paths]
+
     def __getitem__(self, index):
-        path = self.paths[index]
-        try:
-            with Image.open(path) as image:
-                image = image.convert('RGB')
-        except OSError as err:
-            raise OSError(f'cannot read image {path}: {err}; remove or replace the file') from None
-        return dict(inputs=self.transform(image))
+        # an unreadable image is reported (logged once, counted, limited by SkippedSamplesHook)
+        # and another one drawn, as mmengine's datasets do
+        return first_readable(self._load, index, len(self.paths))
+
+    def _load(self, index):
+        return dict(inputs=self.transform(open_rgb(self.paths[index])))

@@ -5,7 +5,7 @@ numerically the same as the paper's submanifold sparse convolution). Decoder: ``
 the decoder width), a mask token at removed positions, ``decoder_depth`` ConvNeXt V2 blocks and
 ``pred``, a 1x1 conv to the 32 * 32 * 3 pixels of each patch. Parameter names are those of the
 official code (``encoder.*``, ``proj``, ``mask_token``, ``decoder.*``, ``pred``), so our checkpoints
-are the dense FCMAE layout that ``backbones.checkpoint`` reads.
+are the dense FCMAE layout that ``backbones.checkpoints.load`` reads.
 """
 import torch
 import torch.nn as nn
@@ -15,7 +15,7 @@ from mmengine.registry import MODELS
 from backbones.convnextv2 import ConvNeXtV2
 from backbones.layers import Block
 
-from .masking import patch_grid, patchify, random_patch_mask
+from .masking import patch_grid, patchify, random_removed_patches
 
 
 @MODELS.register_module()
@@ -60,47 +60,47 @@ class FCMAE(BaseModel):
                 nn.init.zeros_(module.bias)
         nn.init.normal_(self.mask_token, std=0.02)
 
-    def forward(self, inputs, mask_ratio=None, mask=None, mode='tensor', data_samples=None):
-        """Return ``(loss, pred, mask)``, or ``dict(loss=loss)`` when mmengine asks ``mode='loss'``.
+    def forward(self, inputs, mask_ratio=None, removed=None, mode='tensor', data_samples=None):
+        """Return ``(loss, pred, removed)``, or ``dict(loss=loss)`` when mmengine asks ``mode='loss'``.
 
         inputs: (N, C, H, W) normalised images, H and W multiples of 32.
-        mask: optional (N, L) patch mask, 1 = removed; drawn at random with ``mask_ratio``
+        removed: optional (N, L) per-patch map, 1 = removed; drawn at random with ``mask_ratio``
             (default ``self.mask_ratio``) when not given.
         pred: (N, L, 32 * 32 * C) predicted (normalised) pixels of every patch, row-major.
         """
         grid = patch_grid(inputs, self.patch_size)
-        if mask is None:
+        if removed is None:
             ratio = self.mask_ratio if mask_ratio is None else mask_ratio
-            mask = random_patch_mask(inputs.shape[0], grid, ratio, device=inputs.device)
-        latent = self.forward_encoder(inputs, mask, grid)
-        pred = self.forward_decoder(latent, mask, grid)
-        loss = self.forward_loss(inputs, pred, mask)
+            removed = random_removed_patches(inputs.shape[0], grid, ratio, device=inputs.device)
+        latent = self.forward_encoder(inputs, removed, grid)
+        pred = self.forward_decoder(latent, removed, grid)
+        loss = self.forward_loss(inputs, pred, removed)
         if mode == 'loss':
             return dict(loss=loss)
         if mode in ('tensor', 'predict'):
-            return loss, pred, mask
+            return loss, pred, removed
         raise ValueError(f'FCMAE.forward: unknown mode {mode!r}; use "loss", "tensor" or "predict"')
 
-    def forward_encoder(self, inputs, mask, grid):
-        visible = 1.0 - mask.reshape(-1, 1, *grid).to(inputs.dtype)
+    def forward_encoder(self, inputs, removed, grid):
+        visible = 1.0 - removed.reshape(-1, 1, *grid).to(inputs.dtype)
         return self.encoder(inputs, visible)[0]
 
-    def forward_decoder(self, latent, mask, grid):
+    def forward_decoder(self, latent, removed, grid):
         x = self.proj(latent)
-        removed = mask.reshape(-1, 1, *grid).to(x.dtype)
-        x = x * (1.0 - removed) + self.mask_token.to(x.dtype) * removed
+        removed_map = removed.reshape(-1, 1, *grid).to(x.dtype)
+        x = x * (1.0 - removed_map) + self.mask_token.to(x.dtype) * removed_map
         pred = self.pred(self.decoder(x))
         return pred.flatten(2).transpose(1, 2)
 
-    def forward_loss(self, inputs, pred, mask):
+    def forward_loss(self, inputs, pred, removed):
         """Mean squared error over the removed patches only (at least float32, also under AMP)."""
         dtype = torch.promote_types(pred.dtype, torch.float32)
         target = patchify(inputs.to(dtype), self.patch_size)
         if self.norm_pix_loss:
             target = normalise_patches(target)
         per_patch = (pred.to(dtype) - target).pow(2).mean(dim=-1)
-        mask = mask.to(dtype)
-        return (per_patch * mask).sum() / mask.sum().clamp(min=1.0)
+        removed = removed.to(dtype)
+        return (per_patch * removed).sum() / removed.sum().clamp(min=1.0)
 
 
 def normalise_patches(patches, eps=1e-6):

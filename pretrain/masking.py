@@ -1,7 +1,7 @@
-"""FCMAE's random patch mask (paper §3): one decision per 32x32 patch, i.e. per last-stage position.
+"""FCMAE's random masking (paper §3): one decision per 32x32 patch, i.e. per last-stage position.
 
-Convention as MAE and the official code: ``mask`` is 1 where a patch is removed, 0 where it is
-kept; the encoder is given ``visible = 1 - mask``.
+One word per meaning: ``removed`` is 1 where a patch is masked out (MAE's and the official code's
+``mask``), ``visible`` is 1 where it is kept; the encoder is given ``visible = 1 - removed``.
 """
 import math
 
@@ -21,8 +21,8 @@ def num_removed(num_patches, ratio):
     return num_patches - int(math.floor((1.0 - ratio) * num_patches + 1e-6))
 
 
-def random_patch_mask(batch, grid, ratio, device=None, generator=None):
-    """A (batch, h * w) float mask over the ``grid = (h, w)`` patches, 1 = removed, row-major.
+def random_removed_patches(batch, grid, ratio, device=None, generator=None):
+    """A (batch, h * w) float ``removed`` map over the ``grid = (h, w)`` patches, 1 = removed, row-major.
 
     Exactly ``num_removed(h * w, ratio)`` patches are removed in every image, chosen uniformly
     at random and independently per image.
@@ -30,15 +30,15 @@ def random_patch_mask(batch, grid, ratio, device=None, generator=None):
     h, w = grid
     count = num_removed(h * w, ratio)
     noise = torch.rand(batch, h * w, device=device, generator=generator)
-    removed = noise.argsort(dim=1)[:, :count]
-    mask = torch.zeros(batch, h * w, device=device)
-    return mask.scatter_(1, removed, 1.0)
+    removed_ids = noise.argsort(dim=1)[:, :count]
+    removed = torch.zeros(batch, h * w, device=device)
+    return removed.scatter_(1, removed_ids, 1.0)
 
 
-def upsample_mask(mask, grid, scale):
-    """(N, h * w) patch mask -> (N, 1, h * scale, w * scale), each patch repeated scale x scale."""
+def upsample_patches(removed, grid, scale):
+    """(N, h * w) per-patch map -> (N, 1, h * scale, w * scale), each patch repeated scale x scale."""
     h, w = grid
-    return mask.reshape(-1, 1, h, w).repeat_interleave(scale, 2).repeat_interleave(scale, 3)
+    return removed.reshape(-1, 1, h, w).repeat_interleave(scale, 2).repeat_interleave(scale, 3)
 
 
 def patch_grid(images, patch_size):

@@ -9,7 +9,7 @@
 # --cfg-options model.backbone.init_cfg.type=Pretrained model.backbone.init_cfg.checkpoint=PATH
 _base_ = ['./_base_/upernet_convnextv2.py', './_base_/ade20k_512x512.py',
           './_base_/schedule_160k_adamw.py', './_base_/default_runtime.py']
-from tools.seg_pipelines import ade20k_pipelines  # noqa: E402
+from downstream.seg_pipelines import ade20k_pipelines  # noqa: E402
 
 crop_size = (96, 96)
 test_scale = (512, 128)

@@ -74,3 +74,29 @@ def test_dense_forward_really_goes_through_dynamo():
     model.init_weights()
     model(torch.randn(1, 3, 64, 64))
     assert graphs and any('dwconv' in str(g.code) or 'conv2d' in str(g.code) for g in graphs)
+
+
+@pytest.mark.slow   # inductor generates and compiles C++ for the forward and the backward (~1 min)
+def test_default_inductor_compile_matches_eager_on_a_small_custom_size():
+    """``compile=True`` is what the configs use: the default backend, inductor, not aot_eager."""
+    arch = dict(depths=(1, 1, 2, 1), dims=(8, 16, 24, 32))
+    torch.manual_seed(0)
+    eager = ConvNeXtV2(arch, drop_path_rate=0.0)
+    eager.init_weights()
+    with torch.no_grad():   # GRN starts as the identity: give it (and every bias) a role
+        for name, param in eager.named_parameters():
+            if 'grn' in name or name.endswith('bias'):
+                param.normal_(std=0.3)
+    compiled = ConvNeXtV2(arch, drop_path_rate=0.0, compile=True)
+    compiled.load_state_dict(eager.state_dict())
+    assert compiled.compile_options == {}   # torch.compile's defaults: inductor
+    x = torch.randn(2, 3, 64, 96)
+    outs_e, outs_c = eager(x), compiled(x)
+    for e, c in zip(outs_e, outs_c):
+        torch.testing.assert_close(c, e, rtol=1e-4, atol=1e-5)
+    sum((o * torch.linspace(-1, 1, o.shape[1]).view(1, -1, 1, 1)).square().mean()
+        for o in outs_e).backward()
+    sum((o * torch.linspace(-1, 1, o.shape[1]).view(1, -1, 1, 1)).square().mean()
+        for o in outs_c).backward()
+    for (name, p_e), p_c in zip(eager.named_parameters(), compiled.parameters()):
+        torch.testing.assert_close(p_c.grad, p_e.grad, rtol=1e-3, atol=1e-5, msg=name)

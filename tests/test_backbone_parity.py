@@ -4,8 +4,8 @@ import timm
 import torch
 
 from backbones import ARCHS, ConvNeXtV2
-from backbones.checkpoint import canonical_backbone_weights, load_canonical, load_pretrained
-from backbones.checkpoint_layouts import to_timm
+from backbones.checkpoints.load import canonical_backbone_weights, load_canonical, load_pretrained
+from backbones.checkpoints.layouts import to_timm
 from tests.helpers import randomize_norms_and_grn
 
 

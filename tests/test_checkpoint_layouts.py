@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from backbones import ConvNeXtV2
-from backbones.checkpoint import CheckpointError, load_pretrained
-from backbones.checkpoint_layouts import (from_official_sparse_fcmae, to_dense_fcmae,
+from backbones.checkpoints.load import CheckpointError, load_pretrained
+from backbones.checkpoints.layouts import (from_official_sparse_fcmae, to_dense_fcmae,
                                           to_official_sparse_fcmae, to_timm)
 from tests.helpers import random_backbone
 

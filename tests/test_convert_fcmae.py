@@ -5,11 +5,12 @@ import os
 import pytest
 import torch
 
-from backbones.checkpoint import CheckpointError
-from backbones.checkpoint_layouts import to_dense_fcmae, to_official_sparse_fcmae
+from backbones.checkpoints.load import CheckpointError
+from backbones.checkpoints.layouts import to_dense_fcmae, to_official_sparse_fcmae
 from backbones.convnextv2 import ConvNeXtV2
 from pretrain.fcmae import FCMAE
-from tools.convert_fcmae import convert_file, main
+from backbones.checkpoints.extract import convert_fcmae as convert_file
+from tools.convert_fcmae import main
 
 LAYOUTS = ('ours', 'official_sparse', 'dense_pt_only')
 
@@ -87,7 +88,7 @@ def test_existing_output_needs_force_and_is_replaced_atomically(fcmae, tmp_path,
     def dies_mid_write(obj, f, *args, **kwargs):
         f.write(b'half a checkpoint')
         raise KeyboardInterrupt
-    monkeypatch.setattr('backbones.atomic_io.torch.save', dies_mid_write)
+    monkeypatch.setattr('engine.atomic_io.torch.save', dies_mid_write)
     with pytest.raises(KeyboardInterrupt):
         convert_file(str(src), str(dst), force=True)
     assert dst.read_bytes() == b'keep me'
@@ -129,11 +130,11 @@ def test_command_line(fcmae, tmp_path, capsys):
 
 @pytest.mark.parametrize('layout', LAYOUTS)
 def test_visualiser_rebuilds_the_whole_fcmae_from_every_layout(fcmae, tmp_path, layout):
-    from tools.visualize_fcmae import fcmae_from_checkpoint
+    from pretrain.visualize import fcmae_from_checkpoint
     torch.save(fcmae_checkpoint(fcmae, layout), tmp_path / 'in.pth')
     rebuilt = fcmae_from_checkpoint(str(tmp_path / 'in.pth')).double()
     images = torch.randn(1, 3, 64, 96, dtype=torch.float64)
-    mask = torch.tensor([[1.0, 0, 1, 0, 0, 1]], dtype=torch.float64)
+    removed = torch.tensor([[1.0, 0, 1, 0, 0, 1]], dtype=torch.float64)
     with torch.no_grad():   # the rebuilt model holds float32 weights: only rounding differs
-        torch.testing.assert_close(rebuilt(images, mask=mask)[1], fcmae(images, mask=mask)[1],
+        torch.testing.assert_close(rebuilt(images, removed=removed)[1], fcmae(images, removed=removed)[1],
                                    rtol=1e-5, atol=1e-5)

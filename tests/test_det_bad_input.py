@@ -13,8 +13,8 @@ import backbones  # noqa: F401
 from backbones import ConvNeXtV2
 from tools import test as test_tool
 from tools import train as train_tool
-from tools.make_synthetic_coco import make_synthetic_coco
-from tools.run_default import TOY_CONFIG, data_options
+from downstream.synthetic_coco import make_synthetic_coco
+from tools.quickstart_det import TOY_CONFIG, data_options
 
 
 @pytest.fixture(autouse=True)
@@ -132,7 +132,7 @@ def test_initial_checkpoint_of_the_wrong_size(coco, tmp_path, capsys):
 
 def test_correct_initial_checkpoint_passes_preflight(coco, tmp_path):
     from mmengine.config import Config
-    from tools import preflight
+    from downstream import preflight
     path = str(tmp_path / 'atto.pth')
     torch.save({'model': ConvNeXtV2('atto').state_dict()}, path)
     cfg = Config.fromfile(TOY_CONFIG)

@@ -15,9 +15,10 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from tools.make_synthetic_coco import make_synthetic_coco
-from tools.run_config import REPO_ROOT
-from tools.run_default import TOY_CONFIG, data_options
+from backbones.checkpoints.load import read_checkpoint
+from downstream.synthetic_coco import make_synthetic_coco
+from engine.launch import REPO_ROOT
+from tools.quickstart_det import TOY_CONFIG, data_options
 
 TRAIN_IMAGES = 16
 # pycocotools' summary line, e.g. " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | ..."
@@ -50,8 +51,8 @@ def free_port():
         return s.getsockname()[1]
 
 
-def train(coco, work_dir, *options, torchrun=0):
-    args = [osp.join('tools', 'train.py'), TOY_CONFIG, '--work-dir', str(work_dir),
+def train(coco, work_dir, *options, torchrun=0, config=TOY_CONFIG):
+    args = [osp.join('tools', 'train.py'), str(config), '--work-dir', str(work_dir),
             '--cfg-options', *data_options(coco), 'train_cfg.max_epochs=1', 'randomness.seed=0',
             'val_cfg=None', 'val_dataloader=None', 'val_evaluator=None', *options]
     if torchrun:
@@ -60,7 +61,7 @@ def train(coco, work_dir, *options, torchrun=0):
 
 
 def load(path):
-    return torch.load(path, map_location='cpu', weights_only=False)
+    return read_checkpoint(str(path))   # weights_only=True with the checkpoint allow-list
 
 
 @pytest.fixture(scope='module')
@@ -95,21 +96,54 @@ def test_checkpoint_evaluates_with_the_coco_evaluator(coco, single_run, tmp_path
     assert all(0.0 <= v <= 1.0 for v in evaluated)
 
 
-def test_two_process_torchrun_training_matches_single_process(coco, single_run, tmp_path):
-    """DDP through mmengine with the gloo backend: same checkpoint layout, lr scaled to 2 x 1."""
-    log = train(coco, tmp_path, 'train_dataloader.batch_size=1', torchrun=2)
+# The toy config made per-image deterministic, so that 2 processes x 1 image and 1 process x 1
+# image x 2 accumulated steps are the same computation: no random augmentation, every anchor and
+# RoI instead of randomly sampled ones (the samplers draw from each process's RNG), a fixed sampler
+# seed, a constant lr, and SGD (Adam would turn the rounding noise of near-zero gradients into
+# full-size steps).
+EXACT_CONFIG = f"""_base_ = [{TOY_CONFIG!r}]
+train_dataloader = dict(sampler=dict(seed=0), dataset=dict(pipeline=[
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
+    dict(type='Resize', scale=(128, 128), keep_ratio=True),
+    dict(type='PackDetInputs')]))
+model = dict(train_cfg=dict(rpn=dict(sampler=dict(_delete_=True, type='PseudoSampler')),
+                            rcnn=dict(sampler=dict(_delete_=True, type='PseudoSampler'))))
+optim_wrapper = dict(optimizer=dict(_delete_=True, type='SGD', lr=0.02, momentum=0.9))
+param_scheduler = []
+"""
+DDP_IMAGES = 4   # 2 optimizer steps
+
+
+def test_two_process_torchrun_training_matches_single_process(coco, tmp_path):
+    """DDP through mmengine with the gloo backend: after 2 steps on 2 x 1 images the weights equal
+    one process's on the same 2 images per step (gradient accumulation), up to float rounding."""
+    from tools.quickstart_det import write_untrained_checkpoint
+    config = tmp_path / 'exact.py'
+    config.write_text(EXACT_CONFIG)
+    initial = write_untrained_checkpoint(str(config), data_options(coco), str(tmp_path / 'init.pth'))
+    common = [f'train_dataloader.dataset.indices={DDP_IMAGES}', 'train_dataloader.batch_size=1',
+              f'load_from={initial}']
+    log = train(coco, tmp_path / 'ddp', *common, torchrun=2, config=config)
     assert 'Distributed training: True' in log and 'GPU number: 2' in log
     assert 'total batch 2 = 2 process(es) x 1' in log and 'scaled by 0.5' in log
-    dist = load(osp.join(tmp_path, 'epoch_1.pth'))
-    single = load(osp.join(single_run[0], 'epoch_1.pth'))
-    assert sorted(dist) == sorted(single)
-    assert sorted(dist['state_dict']) == sorted(single['state_dict'])   # no 'module.' prefix
-    assert all(dist['state_dict'][k].shape == v.shape for k, v in single['state_dict'].items())
-    assert dist['meta']['epoch'] == 1
-    config = Config.fromfile(osp.join(REPO_ROOT, TOY_CONFIG))
-    config_lr, config_batch = config.optim_wrapper.optimizer.lr, config.auto_scale_lr.base_batch_size
+    # one process, 1 image x 2 accumulation steps: auto_scale_lr sees a batch of 1 (x0.25), so the
+    # lr written is doubled to reach the 2 processes' lr (x0.5)
+    train(coco, tmp_path / 'single', *common, 'optim_wrapper.accumulative_counts=2',
+          'optim_wrapper.optimizer.lr=0.04', config=config)
+    dist, single = load(tmp_path / 'ddp' / 'epoch_1.pth'), load(tmp_path / 'single' / 'epoch_1.pth')
+    start = load(initial)['state_dict']
+    assert dist['meta']['iter'] == DDP_IMAGES // 2 and single['meta']['iter'] == DDP_IMAGES
+    assert sorted(dist['state_dict']) == sorted(single['state_dict']) == sorted(start)  # no 'module.'
     top = [g for g in dist['optimizer']['param_groups'] if g['lr_scale'] == 1.0]
-    assert top and top[0]['initial_lr'] == pytest.approx(config_lr * 2 / config_batch)
+    assert top and top[0]['lr'] == pytest.approx(0.02 * 2 / 4)   # toy auto_scale_lr: base batch 4
+
+    moved = {k: (single['state_dict'][k] - v).abs().max().item() for k, v in start.items()
+             if v.is_floating_point()}
+    assert moved['backbone.stages.0.0.pwconv1.weight'] > 1e-5 and moved['roi_head.mask_head.conv_logits.weight'] > 1e-5
+    for key, step in moved.items():
+        gap = (dist['state_dict'][key] - single['state_dict'][key]).abs().max().item()
+        assert gap <= 1e-3 * step + 1e-8, f'{key}: 2 processes differ by {gap:.2e}, training moved it {step:.2e}'
 
 
 def test_demo_draws_boxes_and_masks(coco, single_run, tmp_path):
@@ -126,13 +160,13 @@ def test_demo_draws_boxes_and_masks(coco, single_run, tmp_path):
 
 @pytest.mark.slow
 def test_default_job_learns_a_small_set(tmp_path, capsys):
-    """tools/run_default.py, short: the README's main job with the AP check it makes.
+    """tools/quickstart_det.py, short: the README's main job with the AP check it makes.
 
     The full default trains 8 epochs on 200 images and is judged on 50 held-out ones; here 100
     iterations on 16 images judged on the same 16 (val = train), which the same code path and the
     same margins must pass: box and mask AP +0.01 and AP50 +0.05 over the untrained model.
     """
-    from tools import run_default
+    from tools import quickstart_det
     root, work_dir = tmp_path / 'coco', tmp_path / 'work'
     make_synthetic_coco(str(root), num_train=16, num_val=1, image_size=128)
     shutil.rmtree(root / 'val2017')
@@ -140,7 +174,7 @@ def test_default_job_learns_a_small_set(tmp_path, capsys):
     shutil.copy(root / 'annotations' / 'instances_train2017.json',
                 root / 'annotations' / 'instances_val2017.json')
     with pytest.raises(SystemExit) as exit_info:
-        run_default.main(['--data-root', str(root), '--work-dir', str(work_dir), '--epochs', '30'])
+        quickstart_det.main(['--data-root', str(root), '--work-dir', str(work_dir), '--epochs', '30'])
     result = json.loads((work_dir / 'default_result.json').read_text())
     printed = capsys.readouterr().out
     assert exit_info.value.code == 0 and result['ok'] is True, printed[-2000:]

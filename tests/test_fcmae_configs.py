@@ -6,8 +6,8 @@ import pytest
 from mmengine.config import Config
 
 from backbones.variants import ARCHS
-from pretrain.batch_scaling import scale_to_effective_batch, world_size_from_env
-from tools.pretrain import fall_back_to_fp32_without_gpu
+from engine.batch_scaling import scale_to_effective_batch, world_size_from_env
+from tools.pretrain_fcmae import fall_back_to_fp32_without_gpu
 
 CONFIGS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'pretrain',
                        'configs')

@@ -9,9 +9,10 @@ import uuid
 import pytest
 import torch
 
-from backbones.checkpoint import read_checkpoint
+from backbones.checkpoints.load import read_checkpoint
 from pretrain.synthetic import make_image_folder
-from tools import convert_fcmae, pretrain as pretrain_tool, visualize_fcmae
+from backbones.checkpoints.extract import convert_fcmae
+from tools import pretrain_fcmae as pretrain_tool, visualize_fcmae
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TOY = os.path.join(REPO, 'pretrain', 'configs', 'fcmae_convnextv2_atto_toy.py')
@@ -35,7 +36,7 @@ KILL_MID_WRITE = textwrap.dedent('''
         os.kill(os.getpid(), signal.SIGKILL)
 
     runner_module.save_checkpoint = save_then_die
-    from tools.pretrain import main
+    from tools.pretrain_fcmae import main
     main(sys.argv[1:])
 ''')
 
@@ -96,7 +97,7 @@ def test_sigkill_mid_checkpoint_write_then_resume(toy_config, tmp_path):
     assert not [f for f in os.listdir(work_dir) if f.endswith('.partial') or f == 'epoch_1.pth']
 
     # what the Runner wrote converts to backbone weights and can be visualised
-    lines = convert_fcmae.convert_file(os.path.join(work_dir, 'epoch_3.pth'),
+    lines = convert_fcmae(os.path.join(work_dir, 'epoch_3.pth'),
                                        str(tmp_path / 'atto.pth'))
     assert 'ConvNeXt V2-atto encoder' in lines[1]
     visualize_fcmae.main([os.path.join(work_dir, 'epoch_3.pth'), str(tmp_path / 'data'),
@@ -114,7 +115,7 @@ class Crash(BaseException):
 ])
 def test_crash_between_checkpoint_steps_then_resume(toy_config, tmp_path, monkeypatch,
                                                     crash_point, crash_call, resumes_at):
-    import pretrain.checkpoint_hook as hook_module
+    import engine.checkpoint_hook as hook_module
     target = hook_module if crash_point == 'atomic_write_text' else hook_module.os
     real, calls = getattr(target, crash_point), []
 
@@ -148,7 +149,7 @@ def test_resume_without_any_checkpoint_starts_over(toy_config, tmp_path):
 
 
 def test_reading_a_checkpoint_keeps_the_resume_allow_list(tmp_path):
-    """backbones.checkpoint.read_checkpoint once removed mmengine's types from torch's allow-list
+    """backbones.checkpoints.load.read_checkpoint once removed mmengine's types from torch's allow-list
     (a `safe_globals` context), so an init_cfg load followed by --resume failed in one process."""
     from mmengine.logging.history_buffer import HistoryBuffer
     from torch.serialization import get_safe_globals

@@ -1,6 +1,6 @@
-"""The whole chain of the embedded default, tiny, through tools/run_chain.py: toy FCMAE pretrain ->
+"""The whole chain of the embedded default, tiny, through tools/check_chain.py: toy FCMAE pretrain ->
 convert -> finetune -> export -> the det and seg toy configs initialise their backbone from the
-exported file (run_chain checks every tensor)."""
+exported file (check_chain checks every tensor)."""
 import glob
 import json
 import os
@@ -8,8 +8,9 @@ import os
 import pytest
 import torch
 
-from tools import run_chain
-from tools.make_synthetic_imagenet import make_dataset
+from backbones.checkpoints.load import read_checkpoint
+from tools import check_chain
+from finetune.synthetic import make_dataset
 
 
 @pytest.fixture(scope='module')
@@ -18,7 +19,7 @@ def chain(tmp_path_factory):
     data = str(tmp / 'imagenet')
     make_dataset(data, num_classes=3, train_per_class=16, val_per_class=2, size=64)
     with pytest.raises(SystemExit) as exit_info:
-        run_chain.main(['--work-dir', str(tmp / 'work'), '--data-root', data,
+        check_chain.main(['--work-dir', str(tmp / 'work'), '--data-root', data,
                         '--fcmae-epochs', '2', '--finetune-epochs', '1', '--min-gain', '90'])
     return tmp / 'work', exit_info.value.code
 
@@ -40,7 +41,7 @@ def test_finetune_started_from_the_converted_fcmae_weights(chain):
     work, _ = chain
     converted = work / 'convnextv2_atto_fcmae_backbone.pth'
     assert f'classifier: loaded {converted}' in newest_log(work / 'finetune')
-    fcmae = torch.load(str(work / 'fcmae' / 'epoch_2.pth'), weights_only=False)['state_dict']
+    fcmae = read_checkpoint(str(work / 'fcmae' / 'epoch_2.pth'))['state_dict']
     weights = torch.load(str(converted), weights_only=True)
     assert torch.equal(weights['stages.1.0.pwconv1.weight'],
                        fcmae['encoder.stages.1.0.pwconv1.weight'])
@@ -48,7 +49,7 @@ def test_finetune_started_from_the_converted_fcmae_weights(chain):
 
 def test_export_holds_the_ema_weights(chain):
     work, _ = chain
-    finetuned = torch.load(str(work / 'finetune' / 'epoch_1.pth'), weights_only=False)
+    finetuned = read_checkpoint(str(work / 'finetune' / 'epoch_1.pth'))
     exported = torch.load(str(work / 'convnextv2_atto_1k_224_backbone.pth'),
                           weights_only=True)['state_dict']
     key = 'stages.3.1.pwconv2.weight'

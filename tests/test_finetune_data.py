@@ -5,10 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
-from tools.finetune_data import (ClassifierDataPreprocessor, ImageFolderClassification,
+from finetune.data import (ClassifierDataPreprocessor, ImageFolderClassification,
                                  eval_transform, posterize_any_bits, train_transform)
-from tools.finetune_metric import TopKAccuracy
-from tools.make_synthetic_imagenet import CLASSES, make_dataset
+from finetune.metric import TopKAccuracy
+from finetune.synthetic import CLASSES, make_dataset
 
 
 @pytest.fixture(scope='module')

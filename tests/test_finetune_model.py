@@ -8,10 +8,11 @@ import torch.nn.functional as F
 from timm.loss import SoftTargetCrossEntropy
 
 from backbones import ConvNeXtV2
-from backbones.checkpoint import CheckpointError
-from backbones.checkpoint_layouts import to_dense_fcmae
-from backbones.classifier import ConvNeXtV2Classifier, load_classifier_weights
+from backbones.checkpoints.load import CheckpointError
+from backbones.checkpoints.layouts import to_dense_fcmae
+from finetune.classifier import ConvNeXtV2Classifier, load_classifier_weights
 from tests.helpers import random_backbone, randomize_norms_and_grn
+from backbones.checkpoints.extract import export_backbone as export_backbone_file
 from tools import export_backbone
 
 
@@ -139,7 +140,7 @@ def test_checkpoint_missing_a_block_names_the_key(tmp_path):
 
 
 def mmengine_ema_checkpoint(path, seed=0):
-    """What tools/finetune.py writes with EMA on: EMA weights in state_dict, raw ones (module.*)
+    """What tools/finetune_imagenet.py writes with EMA on: EMA weights in state_dict, raw ones (module.*)
     in ema_state_dict."""
     ema, raw = trained_classifier(seed=seed), trained_classifier(seed=seed + 1)
     ema_state = {f'module.{k}': v for k, v in raw.state_dict().items()}
@@ -154,7 +155,7 @@ def test_export_writes_the_ema_or_raw_backbone_that_det_seg_init_cfg_loads(tmp_p
     ckpt = str(tmp_path / 'epoch_3.pth')
     ema, raw = mmengine_ema_checkpoint(ckpt)
     out = str(tmp_path / 'checkpoints' / 'atto.pth')
-    report = export_backbone.export(ckpt, out, weights=weights)
+    report = export_backbone_file(ckpt, out, weights=weights)
     assert report[-1] == f'wrote {out}'
     expected = ema if weights == 'auto' else raw
     saved = torch.load(out, weights_only=True)
@@ -181,18 +182,18 @@ def test_export_refuses_to_overwrite_and_replaces_atomically_with_force(tmp_path
     out = tmp_path / 'backbone.pth'
     out.write_bytes(b'old')
     with pytest.raises(CheckpointError, match='exists; pass --force'):
-        export_backbone.export(ckpt, str(out))
+        export_backbone_file(ckpt, str(out))
     assert out.read_bytes() == b'old'
 
     def crash(*args, **kwargs):
         raise RuntimeError('disk full')
     monkeypatch.setattr(torch, 'save', crash)
     with pytest.raises(RuntimeError):
-        export_backbone.export(ckpt, str(out), force=True)
+        export_backbone_file(ckpt, str(out), force=True)
     assert out.read_bytes() == b'old'
     assert os.listdir(tmp_path) == sorted(os.listdir(tmp_path)) and len(os.listdir(tmp_path)) == 2
     monkeypatch.undo()
-    export_backbone.export(ckpt, str(out), force=True)
+    export_backbone_file(ckpt, str(out), force=True)
     assert 'state_dict' in torch.load(str(out), weights_only=True)
 
 

@@ -8,12 +8,12 @@ import pytest
 import torch
 from mmengine.hooks import EMAHook
 
-from backbones.checkpoint import read_checkpoint
-from tools import finetune
-from tools.make_synthetic_imagenet import make_dataset
+from backbones.checkpoints.load import read_checkpoint
+from tools import finetune_imagenet as finetune_tool
+from finetune.synthetic import make_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOY = os.path.join(REPO, 'tools', 'finetune_configs', 'toy', 'finetune_convnextv2_atto_toy.py')
+TOY = os.path.join(REPO, 'finetune', 'configs', 'toy', 'finetune_convnextv2_atto_toy.py')
 ITERS_PER_EPOCH = 3   # 12 images, batch 4
 
 
@@ -42,7 +42,7 @@ def trained(tmp_path_factory):
     make_dataset(data, num_classes=3, train_per_class=4, val_per_class=2, size=32)
     config = toy_config(tmp, data)
     work_dir = str(tmp / 'work')
-    runner = finetune.main([config, '--work-dir', work_dir])
+    runner = finetune_tool.main([config, '--work-dir', work_dir])
     return dict(tmp=tmp, data=data, config=config, work_dir=work_dir, runner=runner)
 
 
@@ -70,7 +70,7 @@ def test_resume_mid_run_restores_model_ema_and_step_count(trained, tmp_path):
     epoch_1 = os.path.join(trained['work_dir'], 'epoch_1.pth')
     saved = read_checkpoint(epoch_1)
     # a "run" whose last epoch is the checkpoint's: resuming loads everything and trains nothing
-    runner = finetune.main([toy_config(tmp_path, trained['data'], epochs=1), '--work-dir',
+    runner = finetune_tool.main([toy_config(tmp_path, trained['data'], epochs=1), '--work-dir',
                             str(tmp_path / 'resumed'), '--resume', epoch_1])
     assert runner.epoch == 1 and runner.iter == ITERS_PER_EPOCH
     ema_model = ema_hook(runner).ema_model
@@ -81,7 +81,7 @@ def test_resume_mid_run_restores_model_ema_and_step_count(trained, tmp_path):
 
     # and it carries on from there to the end of the original schedule
     work = str(tmp_path / 'continued')
-    runner = finetune.main([toy_config(tmp_path, trained['data']), '--work-dir', work,
+    runner = finetune_tool.main([toy_config(tmp_path, trained['data']), '--work-dir', work,
                             '--resume', epoch_1])
     final = read_checkpoint(os.path.join(work, 'epoch_2.pth'))
     assert final['meta']['iter'] == 2 * ITERS_PER_EPOCH
@@ -92,7 +92,7 @@ def test_eval_of_a_checkpoint_reports_top1_top5_of_its_ema_weights(trained):
     epoch_2 = os.path.join(trained['work_dir'], 'epoch_2.pth')
     with open(os.path.join(trained['runner'].log_dir, f'{trained["runner"].timestamp}.log')) as f:
         logged = [line for line in f if 'Epoch(val) [2]' in line][-1]
-    metrics = finetune.main([trained['config'], '--eval', epoch_2, '--work-dir',
+    metrics = finetune_tool.main([trained['config'], '--eval', epoch_2, '--work-dir',
                              os.path.join(trained['tmp'], 'eval')])
     assert set(metrics) == {'accuracy/top1', 'accuracy/top5'}
     assert f'accuracy/top1: {metrics["accuracy/top1"]:.4f}' in logged

@@ -10,7 +10,7 @@ from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
 from backbones import ConvNeXtV2
-from backbones.mmengine_compat import history_buffer_getattr
+from engine.mmengine_compat import history_buffer_getattr
 
 
 class RandomImages(Dataset):

@@ -8,7 +8,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 from PIL import Image
 
-from tools.make_synthetic_ade20k import SHAPES, make_synthetic_ade20k
+from downstream.synthetic_ade20k import SHAPES, make_synthetic_ade20k
 
 SEG_DIR = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))), 'seg_configs')
 TOY_CONFIG = osp.join(SEG_DIR, 'upernet_convnextv2-atto_toy-synthetic-ade20k.py')

@@ -9,18 +9,16 @@ forward: backbone, neck, RPN with its proposals, the box head on them and the ma
 first 100), on a random image with a randomly initialised model.
 """
 import argparse
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import backbones  # noqa: E402,F401
-import torch  # noqa: E402
-from mmengine.analysis import get_model_complexity_info  # noqa: E402
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.registry import MODELS, init_default_scope  # noqa: E402
+import backbones  # noqa: F401
+import torch
+from mmengine.analysis import get_model_complexity_info
+from mmengine.config import DictAction
+from mmengine.registry import MODELS, init_default_scope
 
-from tools.run_config import fail, load_config  # noqa: E402
+from engine.launch import load_config
+from engine.messages import fail
 
 # (scope, backbone size, input WxH) -> (table, #params in M or None, GFLOPs) of the paper.
 PAPER = {

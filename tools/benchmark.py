@@ -13,21 +13,20 @@ Each number is the median of ``--repeats`` timed runs of ``--iters`` synchronise
   python tools/benchmark.py --device cpu --quick  # CPU: small sizes, small inputs, few repeats
 """
 import argparse
+import copy
 import json
 import os
-import os.path as osp
 import statistics
-import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import torch  # noqa: E402
-import torch.nn as nn  # noqa: E402
+import torch
+import torch.nn as nn
 
-import backbones  # noqa: E402,F401  (registers ConvNeXtV2)
-from backbones.checkpoint_layouts import to_timm  # noqa: E402
-from backbones.classifier import ConvNeXtV2Classifier  # noqa: E402
+import backbones  # noqa: F401  (registers ConvNeXtV2)
+from backbones.checkpoints.layouts import to_timm
+from engine.messages import fail
+from finetune.classifier import ConvNeXtV2Classifier
 
 PAPER_SPARSE = dict(speed=1.3, memory=0.5)   # Appendix C: sparse vs dense-masked encoder
 TIMM_CONV_MLP = {'atto', 'femto', 'pico', 'nano'}   # timm writes their MLP as 1x1 convs
@@ -105,14 +104,37 @@ def train_step(model, make_loss, device, dtype=None, scaler=None):
 
 # -- (a) backbone vs timm -----------------------------------------------------------------------
 def paired_classifiers(size, device):
-    """Our classifier and timm's with the same weights, channels-last, on ``device``."""
+    """Our classifier and timm's with the same weights, channels-last, on ``device``.
+
+    GRN's gamma and beta start at zero (GRN is then the identity); they get random values here so
+    that ``same_computation`` compares the whole block, GRN included."""
     import timm
     ours = ConvNeXtV2Classifier(size, num_classes=1000, head_init_scale=1.0)
     ours.init_weights()
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for name, param in ours.named_parameters():
+            if '.grn.' in name:
+                param.copy_(torch.randn(param.shape, generator=generator) * 0.5)
     weights = {k.replace('backbone.', '', 1): v for k, v in ours.state_dict().items()}
     peer = timm.create_model(f'convnextv2_{size}')
     peer.load_state_dict(to_timm(weights, conv_mlp=size in TIMM_CONV_MLP))
     return [m.to(device, memory_format=torch.channels_last).train() for m in (ours, peer)]
+
+
+def same_computation(ours, peer, x, size, tolerance=1e-7):
+    """Max |logit difference| of the two models on two of the images, in float64 on the CPU (the
+    timed dtype and kernels round differently); stop if they do not compute the same function."""
+    images = x[:2].detach().to('cpu', torch.float64)
+    with torch.no_grad():
+        logits = [copy.deepcopy(m).to('cpu', torch.float64).eval() for m in (ours, peer)]
+        ours_logits, peer_logits = logits[0](images, mode='tensor'), logits[1](images)
+    gap = (ours_logits - peer_logits).abs().max().item()
+    if gap > tolerance * max(ours_logits.abs().max().item(), 1.0):
+        fail(f'benchmark: ConvNeXt V2-{size} and timm convnextv2_{size} are not the same '
+             f'computation (max |logit diff| {gap:.2e} in float64); timing them side by side '
+             'would compare different models - check backbones/checkpoints/layouts.py to_timm', code=1)
+    return gap
 
 
 def backbone_rows(args, dtype):
@@ -123,8 +145,7 @@ def backbone_rows(args, dtype):
     modes = ['eager'] if args.no_compile else ['eager', 'compiled']
     for size in args.sizes.split(','):
         ours, peer = paired_classifiers(size, args.device)
-        with torch.no_grad(), autocast(args.device, dtype):
-            gap = (ours(x, mode='tensor').float() - peer(x).float()).abs().max().item()
+        gap = same_computation(ours, peer, x, size)
         for mode in modes:
             results = []
             for model, call in ((ours, lambda m: m(x, mode='tensor')), (peer, lambda m: m(x))):
@@ -135,7 +156,7 @@ def backbone_rows(args, dtype):
                 results.append(measure(train_step(model, loss, args.device, dtype), args.device,
                                        args.warmup, args.iters, args.repeats))
             rows.append(row(f'backbone {size} {mode}', f'timm convnextv2_{size} {mode}',
-                            args.batch, *results, note=f'max |logit diff| {gap:.2e}'))
+                            args.batch, *results, note=f'float64 max |logit diff| {gap:.2e}'))
     return rows
 
 
@@ -166,7 +187,7 @@ def dense_task_rows(args):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from tools.benchmark_peers import TimmConvNeXtV2  # noqa: F401  (registers the peer backbone)
+    from downstream.timm_backbone import TimmConvNeXtV2  # noqa: F401  (registers the peer backbone)
     rows = []
     tasks = [('det', 'det_configs/mask-rcnn_convnextv2-{}_fpn_lsj-3x_coco.py', args.det_resolution,
               torch.float16), ('seg', 'seg_configs/upernet_convnextv2-{}_8xb2-amp-160k_ade20k-512x512.py',

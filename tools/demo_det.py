@@ -4,16 +4,15 @@
 """
 import argparse
 import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import backbones  # noqa: E402,F401
-import mmcv  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
+import backbones  # noqa: F401
+import mmcv
+from mmengine.registry import init_default_scope
 
-from tools import preflight  # noqa: E402
-from tools.run_config import fail, load_config  # noqa: E402
+from downstream import preflight
+from engine.launch import load_config
+from engine.messages import fail
 
 
 def parse_args(argv=None):

@@ -1,15 +1,12 @@
 """Write the tiny generated image set of the toy FCMAE config (an ImageNet-style folder).
 
     python tools/make_synthetic_images.py data/fcmae_toy [--num 64 --size 128 --seed 0]
-    python tools/pretrain.py pretrain/configs/fcmae_convnextv2_atto_toy.py
+    python tools/pretrain_fcmae.py pretrain/configs/fcmae_convnextv2_atto_toy.py
 """
 import argparse
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from pretrain.synthetic import make_image_folder  # noqa: E402
+from pretrain.synthetic import make_image_folder
 
 
 def main(argv=None):

@@ -1,10 +1,11 @@
 """Evaluate a checkpoint with an mmdet or mmseg config (the config's default_scope decides).
 
     python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--cfg-options k=v ...]
-                         [--metrics-out metrics.json] [--tta] [--launcher pytorch]
+                         [--metrics-out metrics.json] [--tta] [--show-dir DIR] [--launcher pytorch]
 
 ``--tta`` runs the config's test-time augmentation (``tta_model`` + ``tta_pipeline``, e.g. the
 multi-scale + flip test of the segmentation configs); the detection configs test single-scale.
+``--show-dir DIR`` draws every prediction with mmdet's / mmseg's own visualisation hook.
 
 The checkpoint must fit the config's model exactly (checked before anything runs: a checkpoint of
 another size or model fails with one line instead of being loaded partially).
@@ -12,18 +13,17 @@ another size or model fails with one line instead of being loaded partially).
 import argparse
 import json
 import os
-import os.path as osp
-import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import backbones  # noqa: E402,F401  (registers ConvNeXtV2 before any config is built)
-from mmengine.config import DictAction  # noqa: E402
-from mmengine.dist import get_rank  # noqa: E402
-from mmengine.registry import init_default_scope  # noqa: E402
+import backbones  # noqa: F401  (registers ConvNeXtV2 before any config is built)
+from mmengine.config import DictAction
+from mmengine.dist import get_rank
+from mmengine.registry import init_default_scope
 
-from tools import preflight  # noqa: E402
-from tools.run_config import build_runner, fail, fit_to_machine, load_config  # noqa: E402
+from downstream import preflight
+from downstream.show_dir import show_predictions
+from engine.launch import build_runner, fit_to_machine, load_config
+from engine.messages import fail
 
 
 def parse_args(argv=None):
@@ -34,6 +34,8 @@ def parse_args(argv=None):
     parser.add_argument('--metrics-out', help='also write the metrics as JSON to this file')
     parser.add_argument('--tta', action='store_true',
                         help="test with the config's tta_model and tta_pipeline")
+    parser.add_argument('--show-dir', help='draw the predictions on the test images into DIR '
+                        "(mmdet's / mmseg's visualisation hook)")
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. test_dataloader.batch_size=2')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -54,6 +56,11 @@ def main(argv=None):
         fail(str(err))
     if args.tta:
         use_tta(cfg, args.config)
+    if args.show_dir:
+        try:
+            print(f'test.py: drawing the predictions into {show_predictions(cfg, args.show_dir)}')
+        except ValueError as err:
+            fail(str(err))
     cfg.load_from = args.checkpoint
     cfg.resume = False
 

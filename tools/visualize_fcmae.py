@@ -10,95 +10,12 @@ predicts per-patch normalised pixels; as in MAE's demo they are shown with the m
 of the true patch put back (``--raw-pixels`` for models trained with ``norm_pix_loss=False``).
 """
 import argparse
-import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import torch
 
-import torch  # noqa: E402
-from PIL import Image, ImageDraw  # noqa: E402
-from torchvision.transforms import functional as TF  # noqa: E402
-from torchvision.transforms import InterpolationMode  # noqa: E402
-
-from backbones.checkpoint import (CheckpointError, infer_arch, read_checkpoint,  # noqa: E402
-                                  state_dict_of)
-from backbones.checkpoint_layouts import to_canonical  # noqa: E402
-from pretrain.dataset import find_images  # noqa: E402
-from pretrain.fcmae import FCMAE  # noqa: E402
-from pretrain.masking import patchify, unpatchify, upsample_mask  # noqa: E402
-from tools.convert_fcmae import FCMAE_ONLY  # noqa: E402
-
-MEAN = torch.tensor([123.675, 116.28, 103.53]).view(1, 3, 1, 1)
-STD = torch.tensor([58.395, 57.12, 57.375]).view(1, 3, 1, 1)
-COLUMNS = ('original', 'masked', 'reconstruction', 'recon + visible')
-
-
-def fcmae_from_checkpoint(path):
-    """An FCMAE model with the weights of any FCMAE checkpoint layout."""
-    state_dict, _ = state_dict_of(read_checkpoint(path), path)
-    state_dict = {k[7:] if k.startswith('module.') else k: v for k, v in state_dict.items()}
-    try:
-        layout, canonical = to_canonical(state_dict)
-    except ValueError as err:
-        raise CheckpointError(f'{path}: {err}') from None
-    if 'FCMAE' not in layout or 'proj.weight' not in canonical:
-        raise CheckpointError(f'{path} is not a full FCMAE checkpoint with its decoder '
-                              f'(layout: {layout}); nothing to reconstruct with')
-    depths, dims = infer_arch(canonical)
-    decoder_depth = len({k.split('.')[1] for k in canonical if k.startswith('decoder.')})
-    model = FCMAE(arch=dict(depths=depths, dims=dims),
-                  in_channels=canonical['downsample_layers.0.0.weight'].shape[1],
-                  decoder_dim=canonical['proj.weight'].shape[0], decoder_depth=decoder_depth)
-    weights = {(k if FCMAE_ONLY.match(k) else f'encoder.{k}'): v for k, v in canonical.items()}
-    result = model.load_state_dict(weights, strict=False)
-    if result.missing_keys or result.unexpected_keys:
-        raise CheckpointError(f'{path} does not fit FCMAE: missing {result.missing_keys[:4]}, '
-                              f'unexpected {result.unexpected_keys[:4]}')
-    return model.eval()
-
-
-def load_images(sources, num, size):
-    paths = []
-    for source in sources:
-        paths.extend(find_images(source) if osp.isdir(source) else [source])
-    batch = []
-    for path in paths[:num]:
-        image = Image.open(path).convert('RGB')
-        image = TF.center_crop(TF.resize(image, size, InterpolationMode.BICUBIC), size)
-        batch.append(TF.pil_to_tensor(image).float())
-    return (torch.stack(batch) - MEAN) / STD
-
-
-@torch.no_grad()
-def reconstruct(model, images, mask_ratio, raw_pixels=False):
-    """(loss, original, masked, reconstruction, pasted) as normalised NCHW images."""
-    loss, pred, mask = model(images, mask_ratio)
-    p = model.patch_size
-    grid = (images.shape[2] // p, images.shape[3] // p)
-    if not raw_pixels:   # undo the per-patch normalisation with the true patch's statistics
-        target = patchify(images, p)
-        pred = pred * (target.var(-1, keepdim=True) + 1e-6).sqrt() + target.mean(-1, keepdim=True)
-    recon = unpatchify(pred, grid, p, images.shape[1])
-    removed = upsample_mask(mask, grid, p)
-    masked = images * (1 - removed) + ((127.5 - MEAN) / STD) * removed
-    return loss, images, masked, recon, images * (1 - removed) + recon * removed
-
-
-def to_pil(image):
-    pixels = (image.unsqueeze(0) * STD + MEAN).clamp(0, 255).squeeze(0)
-    return Image.fromarray(pixels.permute(1, 2, 0).round().byte().numpy())
-
-
-def picture(columns, label_height=14):
-    rows, size = columns[0].shape[0], columns[0].shape[-1]
-    height = columns[0].shape[-2]
-    canvas = Image.new('RGB', (size * len(columns), label_height + height * rows), 'white')
-    draw = ImageDraw.Draw(canvas)
-    for c, name in enumerate(COLUMNS[:len(columns)]):
-        draw.text((c * size + 2, 1), name, fill='black')
-        for r in range(rows):
-            canvas.paste(to_pil(columns[c][r]), (c * size, label_height + r * height))
-    return canvas
+from backbones.checkpoints import CheckpointError
+from pretrain.visualize import fcmae_from_checkpoint, load_images, picture, reconstruct
 
 
 def main(argv=None):

@@ -1,6 +1,6 @@
 # Toy FCMAE run for a CPU in a few minutes: the generated image set, 96x96 crops (3x3 patches).
 #   python tools/make_synthetic_images.py data/fcmae_toy
-#   python tools/pretrain.py pretrain/configs/fcmae_convnextv2_atto_toy.py
+#   python tools/pretrain_fcmae.py pretrain/configs/fcmae_convnextv2_atto_toy.py
 _base_ = ['./_base_/fcmae_in1k.py']
 
 effective_batch_size = None   # keep the lr below: the paper's 1.5e-4 x 16 / 256 is far too slow
@@ -13,7 +13,7 @@ optim_wrapper = dict(
     type='OptimWrapper',
     optimizer=dict(type='AdamW', lr=2e-3, betas=(0.9, 0.95), weight_decay=0.05),
     paramwise_cfg=dict(flat_decay_mult=0.0))
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=20)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=20)
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=2,
          convert_to_iter_based=True),

@@ -2,7 +2,7 @@
 # written from mmseg's datasets/ade20k.py. CheckedADE20KDataset / CheckSegMap (tools/seg_data_checks.py)
 # fail with the file's name on a broken layout, a label map of the wrong size or out-of-range labels.
 _base_ = []  # none; assigned before the import so that mmengine reads a classic config
-from tools.seg_pipelines import ade20k_pipelines  # noqa: E402
+from downstream.seg_pipelines import ade20k_pipelines  # noqa: E402
 
 dataset_type = 'CheckedADE20KDataset'
 data_root = 'data/ade/ADEChallengeData2016'

@@ -1,6 +1,6 @@
 # ADE20K at 640x640 crops / 2560x640 test scale (Table 7's 640^2 row); only the sizes differ from 512.
 _base_ = ['./ade20k_512x512.py']
-from tools.seg_pipelines import ade20k_pipelines  # noqa: E402
+from downstream.seg_pipelines import ade20k_pipelines  # noqa: E402
 
 crop_size = (640, 640)
 test_scale = (2560, 640)

@@ -17,7 +17,8 @@ model = dict(
         arch='tiny',
         drop_path_rate=0.2,
         out_indices=(0, 1, 2, 3),
-        init_cfg=dict(type='Pretrained', checkpoint='checkpoints/convnextv2_tiny_1k_224_backbone.pth')),
+        init_cfg=dict(type='Pretrained',   # per size: that size's released IN-1K weights
+                      checkpoint='https://dl.fbaipublicfiles.com/convnext/convnextv2/im1k/convnextv2_tiny_1k_224_ema.pt')),
     decode_head=dict(
         type='UPerHead',
         in_channels=[96, 192, 384, 768],

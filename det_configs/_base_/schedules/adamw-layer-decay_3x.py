@@ -2,7 +2,8 @@
 # decay (rate and rule per size), mixed precision on GPU.
 max_epochs = 36
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs, val_interval=3)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop',  # resumes mid-epoch at the next batch
+                 max_epochs=max_epochs, val_interval=3)
 val_cfg = dict(type='ValLoop')
 test_cfg = dict(type='TestLoop')
 

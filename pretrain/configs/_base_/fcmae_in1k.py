@@ -1,7 +1,7 @@
 # FCMAE pretraining on ImageNet-1K (paper Table 8): everything but the model size and schedule.
-custom_imports = dict(imports=['backbones', 'pretrain'], allow_failed_imports=False)
+custom_imports = dict(imports=['backbones', 'engine', 'pretrain'], allow_failed_imports=False)
 
-# tools/pretrain.py sets optim_wrapper.accumulative_counts = effective_batch_size / (batch_size x
+# tools/pretrain_fcmae.py sets optim_wrapper.accumulative_counts = effective_batch_size / (batch_size x
 # GPUs) and lr = base_lr x effective batch / 256 (effective_batch_size=None: lr as written below).
 effective_batch_size = 4096
 base_lr = 1.5e-4
@@ -26,6 +26,10 @@ train_dataloader = dict(
     dataset=dict(type='UnlabeledImageFolder', data_root='data/imagenet/train', img_size=224,
                  scale=(0.2, 1.0)))
 
+# Precision: bf16 autocast. The official pretraining runs in float32 (facebookresearch/ConvNeXt-V2
+# engine_pretrain.py calls the model without autocast; its loss scaler only scales fp32 gradients),
+# and the paper's models were trained on TPUs in JAX. Train as the official code with
+#   python tools/pretrain_fcmae.py CONFIG --fp32
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     dtype='bfloat16',
@@ -41,6 +45,16 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='AtomicCheckpointHook', interval=1, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'))
+
+# Long runs (README "Long runs"): unreadable files skipped, counted and limited; a NaN/inf loss
+# skips its step and 5 in a row stop the run; SIGTERM -> checkpoint at the next iteration, exit 0;
+# the random state travels in checkpoints so that --resume continues exactly.
+custom_hooks = [
+    dict(type='SkippedSamplesHook', max_fraction=0.001, min_files=1),
+    dict(type='NonFiniteLossHook', max_consecutive=5),
+    dict(type='PreemptionHook'),
+    dict(type='RandomStateHook'),
+]
 
 env_cfg = dict(cudnn_benchmark=True, mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
                dist_cfg=dict(backend='nccl'))

@@ -1,5 +1,5 @@
 # 1600 epochs: 40 linear warmup epochs, then cosine decay to 0 (paper Table 8), stepped per iteration.
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=1600)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=1600)
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-6, by_epoch=True, begin=0, end=40,
          convert_to_iter_based=True),

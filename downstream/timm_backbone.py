@@ -8,6 +8,7 @@ import torch.nn as nn
 from mmengine.model import BaseModule
 
 from backbones.layers import LayerNorm2d
+from backbones.registration import register_model
 
 
 class TimmConvNeXtV2(BaseModule):
@@ -21,11 +22,4 @@ class TimmConvNeXtV2(BaseModule):
         return tuple(norm(feature) for norm, feature in zip(self.norms, self.body(x)))
 
 
-def _register():
-    from mmdet.registry import MODELS as DET_MODELS
-    from mmseg.registry import MODELS as SEG_MODELS
-    for registry in (DET_MODELS, SEG_MODELS):
-        registry.register_module('TimmConvNeXtV2', module=TimmConvNeXtV2, force=True)
-
-
-_register()
+register_model('TimmConvNeXtV2', TimmConvNeXtV2)

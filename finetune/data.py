@@ -21,7 +21,9 @@ from torch.utils.data import Dataset
 from torchvision.datasets import ImageFolder
 from torchvision.datasets.folder import IMG_EXTENSIONS
 
-from backbones.classifier import IMAGENET_MEAN, IMAGENET_STD
+from engine.image_files import open_rgb
+from engine.skipped_samples import first_readable
+from finetune.classifier import IMAGENET_MEAN, IMAGENET_STD
 
 RAND_AUGMENT = 'rand-m9-mstd0.5-inc1'   # RandAugment(9, 0.5) as the official recipes spell it
 
@@ -61,8 +63,9 @@ class _FolderWithClasses(ImageFolder):
 
     def __init__(self, root, classes_root=None, **kwargs):
         self._classes_root = classes_root
-        # a val folder may lack some of train's classes; its own folders were checked non-empty
-        super().__init__(root, allow_empty=classes_root is not None, **kwargs)
+        # a val folder may lack some of train's classes; its own folders were checked non-empty.
+        # open_rgb: a broken file (empty, truncated, undecodable) raises UnreadableSample
+        super().__init__(root, allow_empty=classes_root is not None, loader=open_rgb, **kwargs)
 
     def find_classes(self, directory):
         classes, _ = super().find_classes(self._classes_root or directory)
@@ -112,8 +115,14 @@ class ImageFolderClassification(Dataset):
     def __len__(self):
         return len(self.folder)
 
+    def sample_files(self):
+        """The image of every sample (tools/check_dataset.py)."""
+        return [dict(img_path=path) for path, _ in self.folder.samples]
+
     def __getitem__(self, index):
-        image, label = self.folder[index]
+        # an unreadable image is reported (logged once, counted, limited by SkippedSamplesHook)
+        # and another one drawn, as mmengine's datasets do
+        image, label = first_readable(self.folder.__getitem__, index, len(self.folder))
         return dict(inputs=image, data_samples=label)
 
 

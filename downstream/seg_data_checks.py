@@ -4,14 +4,21 @@
   missing image/annotation folder, an empty image folder or images without a label map.
 * ``CheckSegMap``: a transform placed right after ``LoadAnnotations``; it fails with one line
   naming the file when a label map is not single-channel, its size differs from its image, or it
-  holds values outside the class range.
+  holds values outside the class range. With ``skip_mismatched=True`` (training pipelines) a label
+  map of the wrong size is reported and the sample skipped instead (engine/skipped_samples.py).
+* ``SafeLoadSegAnnotations``: mmseg's ``LoadAnnotations`` that reports and skips a label map that
+  cannot be read (training pipelines).
 """
 import os
 
 import numpy as np
 from mmcv.transforms import BaseTransform
 from mmseg.datasets import ADE20KDataset
+from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import DATASETS, TRANSFORMS
+
+from engine.image_files import UnreadableSample, bytes_problem
+from engine.skipped_samples import report_skipped
 
 LAYOUT = ('<data_root>/images/{training,validation}/*.jpg and '
           '<data_root>/annotations/{training,validation}/*.png')
@@ -52,9 +59,10 @@ class CheckSegMap(BaseTransform):
     0..num_classes-1 without it; ``ignore_index`` (255) is always allowed.
     """
 
-    def __init__(self, num_classes=150, ignore_index=255):
+    def __init__(self, num_classes=150, ignore_index=255, skip_mismatched=False):
         self.num_classes = num_classes
         self.ignore_index = ignore_index
+        self.skip_mismatched = skip_mismatched
 
     def transform(self, results):
         seg = results['gt_seg_map']
@@ -63,6 +71,10 @@ class CheckSegMap(BaseTransform):
             raise ValueError(f'label map {path} has shape {seg.shape}: it must be a single-channel '
                              'PNG of class indices, not a colour image')
         height, width = results['ori_shape'][:2]
+        if seg.shape != (height, width) and self.skip_mismatched:
+            report_skipped(path, f'label map is {seg.shape[1]}x{seg.shape[0]} but its image '
+                                 f'{results.get("img_path")} is {width}x{height}')
+            return None
         if seg.shape != (height, width):
             raise ValueError(f'label map {path} is {seg.shape[1]}x{seg.shape[0]} but its image '
                              f'{results.get("img_path")} is {width}x{height}; they must match')
@@ -78,3 +90,29 @@ class CheckSegMap(BaseTransform):
 
     def __repr__(self):
         return f'{type(self).__name__}(num_classes={self.num_classes})'
+
+
+@TRANSFORMS.register_module()
+class SafeLoadSegAnnotations(LoadAnnotations):
+    """``LoadAnnotations`` that reports and skips (returns None for) an unreadable label map."""
+
+    def transform(self, results):
+        try:
+            return super().transform(results)
+        except UnreadableSample as bad:
+            report_skipped(bad.path, bad.reason)
+            return None
+
+    def _load_seg_map(self, results):
+        path = results['seg_map_path']
+        try:
+            with open(path, 'rb') as f:
+                problem = bytes_problem(f.read())
+        except OSError as err:
+            problem = f'cannot read the file ({err.strerror or err})'
+        if problem:
+            raise UnreadableSample(path, f'label map: {problem}')
+        try:
+            super()._load_seg_map(results)
+        except Exception as err:   # Pillow's and numpy's errors on a broken PNG
+            raise UnreadableSample(path, f'label map cannot be decoded ({err})') from None

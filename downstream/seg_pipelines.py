@@ -12,10 +12,10 @@ def ade20k_pipelines(crop_size, test_scale, tta_ratios=PAPER_TTA_RATIOS, num_cla
     """Return (train, test, tta) pipelines; tta = ``tta_ratios`` of ``test_scale`` x flips."""
     check_seg_map = dict(type='CheckSegMap', num_classes=num_classes)
     load_labels = dict(type='LoadAnnotations', reduce_zero_label=REDUCE_ZERO_LABEL)
-    train = [
-        dict(type='LoadImageFromFile'),
-        load_labels,
-        check_seg_map,
+    train = [   # unreadable images / label maps are skipped, counted and limited (long runs)
+        dict(type='SafeLoadImageFromFile'),
+        dict(load_labels, type='SafeLoadSegAnnotations'),
+        dict(check_seg_map, skip_mismatched=True),
         dict(type='RandomResize', scale=test_scale, ratio_range=(0.5, 2.0), keep_ratio=True),
         dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
         dict(type='RandomFlip', prob=0.5),
@@ -34,9 +34,9 @@ def ade20k_pipelines(crop_size, test_scale, tta_ratios=PAPER_TTA_RATIOS, num_cla
         dict(type='LoadImageFromFile'),
         dict(type='TestTimeAug', transforms=[
             [dict(type='Resize', scale=(int(test_scale[0] * r), int(test_scale[1] * r)),
-                  keep_ratio=True) for r in tta_ratios],
+                  keep_ratio=True) for r in (1.0,)],  # MUTATION
             [dict(type='RandomFlip', prob=0.0, direction='horizontal'),
-             dict(type='RandomFlip', prob=1.0, direction='horizontal')],
+             dict(type='RandomFlip', prob=0.0, direction='horizontal')],  # MUTATION
             [load_labels],
             [check_seg_map],
             [dict(type='PackSegInputs')],

@@ -6,9 +6,11 @@ lines: the linear-scaling lr (``base_lr * batch_size / 256``), AdamW, layer deca
 by epoch (per iteration), the model (drop path, head init), the data (RandAugment, centre crop),
 the batch augments (erasing, mixup/cutmix, smoothing) and the EMA hook.
 ``effective_settings`` reports what a run will use, layer-decay scales included.
-"""
-import os
 
+A recipe may depart from its table where the table is (probably) misprinted and the official code
+is what made the released weights; ``recipe.paper`` then records the table's value, which stays
+one ``--cfg-options recipe.KEY=VALUE`` away, and ``--print-recipe`` shows both.
+"""
 from backbones.layer_decay import layer_id_rule
 from backbones.variants import ARCHS
 
@@ -18,17 +20,21 @@ RECIPE_KEYS = {
     'label_smoothing', 'mixup', 'cutmix', 'random_erasing', 'drop_path', 'head_init_scale', 'ema',
     'pretrained', 'validate',
 }
+OPTIONAL_KEYS = {'paper'}   # the table's values where the recipe departs from them
 
 
 def check_recipe(recipe, source='config'):
     missing = sorted(RECIPE_KEYS - set(recipe))
-    unknown = sorted(set(recipe) - RECIPE_KEYS)
+    unknown = sorted(set(recipe) - RECIPE_KEYS - OPTIONAL_KEYS)
     if missing or unknown:
         raise KeyError(f'{source}: recipe has missing keys {missing} / unknown keys {unknown}; '
-                       'see tools/finetune_configs/_base_/finetune.py for the full list')
+                       'see finetune/configs/_base_/finetune.py for the full list')
     if recipe['size'] not in ARCHS:
         raise ValueError(f'{source}: recipe.size {recipe["size"]!r} is not one of '
                          f'{", ".join(ARCHS)}')
+    not_recipe = sorted(set(recipe.get('paper') or {}) - RECIPE_KEYS)
+    if not_recipe:
+        raise KeyError(f'{source}: recipe.paper names {not_recipe}, which are not recipe keys')
     if recipe['warmup_epochs'] >= recipe['epochs']:
         raise ValueError(f'{source}: recipe.warmup_epochs ({recipe["warmup_epochs"]}) must be '
                          f'below recipe.epochs ({recipe["epochs"]})')
@@ -127,7 +133,8 @@ def effective_settings(recipe):
         label_smoothing=recipe['label_smoothing'], mixup=recipe['mixup'], cutmix=recipe['cutmix'],
         random_erasing=recipe['random_erasing'], rand_augment=recipe['rand_augment'],
         head_init_scale=recipe['head_init_scale'], ema=recipe['ema'], img_size=recipe['img_size'],
-        crop_pct=recipe['crop_pct'])
+        crop_pct=recipe['crop_pct'], min_lr=recipe['min_lr'],
+        paper=dict(recipe.get('paper') or {}))
 
 
 def format_settings(settings):
@@ -138,22 +145,11 @@ def format_settings(settings):
             rows = [(part, v if isinstance(v, list) else [v]) for part, v in scales.items()]
             value = '(lr x scale)' + ''.join(
                 f'\n    {part:6s} ' + ', '.join(f'{s:.3g}' for s in values) for part, values in rows)
+        elif key == 'paper':
+            if not value:
+                continue
+            value = '; '.join(f'{k} {v:g} in the table (this recipe: {settings[k]:g}); '
+                              f'--cfg-options recipe.{k}={v:g} to use it'
+                              for k, v in value.items())
         lines.append(f'  {key:16s} {value}')
     return '\n'.join(lines)
-
-
-def gradient_accumulation(batch_size, batch_per_gpu, world_size):
-    """Accumulation steps that make ``batch_per_gpu * world_size * steps`` the recipe's batch."""
-    per_step = batch_per_gpu * world_size
-    if batch_size % per_step:
-        raise ValueError(f'recipe.batch_size {batch_size} is not a multiple of {batch_per_gpu} per '
-                         f'GPU x {world_size} GPUs; change train_dataloader.batch_size '
-                         '(--batch-per-gpu) so that it divides')
-    return batch_size // per_step
-
-
-def launcher_world_size(launcher):
-    """Number of processes the launcher will start (read from its environment)."""
-    variable = {'pytorch': 'WORLD_SIZE', 'slurm': 'SLURM_NTASKS',
-                'mpi': 'OMPI_COMM_WORLD_SIZE'}.get(launcher)
-    return int(os.environ.get(variable, 1)) if variable else 1

@@ -13,15 +13,16 @@ from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 from timm.loss import SoftTargetCrossEntropy
 
-from .checkpoint import CheckpointError, canonical_backbone_weights, load_canonical, read_checkpoint
-from .checkpoint import state_dict_of
-from .convnextv2 import ConvNeXtV2
+from backbones import ConvNeXtV2
+from backbones.checkpoints import (CheckpointError, canonical_backbone_weights, load_canonical,
+                                   read_checkpoint, state_dict_of, strip_module_prefix)
 
 # ImageNet mean/std in 0..255, RGB (the images are decoded as RGB).
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
 
 
+@MODELS.register_module()
 class ConvNeXtV2Classifier(BaseModel):
     """ConvNeXt V2 classifier as an mmengine model.
 
@@ -32,7 +33,7 @@ class ConvNeXtV2Classifier(BaseModel):
         head_init_scale: the head's initial weights and bias are multiplied by this.
         label_smoothing: smoothing of the cross-entropy on hard labels; soft targets (mixup /
             cutmix, which carry their own smoothing) use timm's ``SoftTargetCrossEntropy``.
-        pretrained: checkpoint of any layout ``backbones.checkpoint`` reads (converted FCMAE,
+        pretrained: checkpoint of any layout ``backbones.checkpoints.load`` reads (converted FCMAE,
             official, timm, a classifier of this toolkit). The backbone must fit exactly; the
             final norm and the head are taken when present, and the head is re-initialised when
             its class count differs (e.g. IN-22K -> IN-1K).
@@ -134,7 +135,7 @@ def _head_weights(checkpoint, canonical, path):
     extras = {k: v for k, v in canonical.items() if _is_head(k)}
     if not extras:
         raw, _ = state_dict_of(checkpoint, path)
-        raw = {k[7:] if k.startswith('module.') else k: v for k, v in raw.items()}
+        raw = strip_module_prefix(raw)
         extras = {k: v for k, v in raw.items() if _is_head(k)}
     return extras
 
@@ -149,5 +150,3 @@ def _copy(module, name, extras, path):
                                   f'{tuple(target.shape)}; is it a checkpoint of this size?')
     module.load_state_dict({k: extras[f'{name}.{k}'] for k in own})
 
-
-MODELS.register_module('ConvNeXtV2Classifier', module=ConvNeXtV2Classifier, force=True)

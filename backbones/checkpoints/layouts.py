@@ -10,7 +10,6 @@ the converters use them.
 import math
 import re
 
-import torch
 
 _SPARSE_WRAPPERS = re.compile(r'\.(ln|linear)\.')
 
@@ -34,6 +33,15 @@ def is_dense_fcmae(sd):
 
 def is_canonical(sd):
     return 'downsample_layers.0.0.weight' in sd
+
+
+def is_released_fcmae(sd, container):
+    """The released ``pt_only/convnextv2_<size>_1k_224_fcmae.pt`` files: the encoder alone under
+    ``'model'`` with the official dense names - no ``encoder.`` prefix, no decoder. An official
+    finetuned checkpoint is also ``{'model': ...}`` with these names, but always has its classifier
+    (``head.*``) and final norm (``norm.*``); the FCMAE encoder has neither."""
+    return (container == 'model' and is_canonical(sd)
+            and not any(k.startswith(('head.', 'norm.')) for k in sd))
 
 
 # -- conversion to canonical --------------------------------------------------------------------
@@ -82,14 +90,16 @@ def from_official_sparse_fcmae(sd):
 
 
 def from_dense_fcmae(sd):
-    """Dense FCMAE layout (released ``pt_only`` files and this project's FCMAE checkpoints)."""
-    out = {}
-    for key, value in _strip('encoder.', sd).items():
-        if '.grn.' in key:
-            value = value.reshape(1, 1, 1, -1)
-        out[key] = value
-    return out
+    """Dense FCMAE layout with the ``encoder.`` prefix (this project's FCMAE checkpoints)."""
+    return from_official(_strip('encoder.', sd))
 
+
+def from_official(sd):
+    """Official dense names; GRN gamma/beta of shape (C,), (1, C) or (1, 1, 1, C) -> (1, 1, 1, C)."""
+    return {k: v.reshape(1, 1, 1, -1) if '.grn.' in k else v for k, v in sd.items()}
+
+
+RELEASED_FCMAE = 'released FCMAE encoder (pt_only: official dense names, no decoder)'
 
 # name, detector, converter: the first detector that matches wins.
 LAYOUTS = [
@@ -97,12 +107,17 @@ LAYOUTS = [
      from_official_sparse_fcmae),
     ('dense FCMAE (encoder.*)', is_dense_fcmae, from_dense_fcmae),
     ('timm convnextv2_*', is_timm, from_timm),
-    ('official / ConvNeXt V2 toolkit', is_canonical, lambda sd: dict(sd)),
+    ('official / ConvNeXt V2 toolkit', is_canonical, from_official),
 ]
 
 
-def to_canonical(sd):
-    """Return (layout name, canonical state dict) or raise ValueError if no layout matches."""
+def to_canonical(sd, container=None):
+    """Return (layout name, canonical state dict) or raise ValueError if no layout matches.
+
+    ``container``: the checkpoint key the state dict came from (``'model'``, ``'state_dict'``, ...,
+    None for a bare state dict); it tells the released FCMAE encoder from a backbone file."""
+    if is_released_fcmae(sd, container):
+        return RELEASED_FCMAE, from_official(sd)
     for name, detect, convert in LAYOUTS:
         if detect(sd):
             return name, convert(sd)

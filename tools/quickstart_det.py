@@ -1,6 +1,6 @@
 """The embedded default: train the toy Mask R-CNN ConvNeXt V2-atto on synthetic COCO and show it learnt.
 
-    python tools/run_default.py
+    python tools/quickstart_det.py
 
 1. makes the synthetic COCO-format set in data/synthetic_coco unless it is there;
 2. evaluates an untrained model (random initialisation) with the COCO evaluator;
@@ -18,11 +18,10 @@ import resource
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from tools.make_synthetic_coco import make_synthetic_coco  # noqa: E402
-from tools.run_config import REPO_ROOT  # noqa: E402
-from tools.run_tool import run_tool  # noqa: E402
+from downstream.synthetic_coco import make_synthetic_coco
+from engine.launch import REPO_ROOT
+from engine.commands import run_tool
 
 TOY_CONFIG = osp.join(REPO_ROOT, 'det_configs', 'mask-rcnn_convnextv2-atto_fpn_synthetic-coco.py')
 REPORTED = ('bbox_mAP', 'bbox_mAP_50', 'segm_mAP', 'segm_mAP_50')
@@ -82,7 +81,7 @@ def write_untrained_checkpoint(config, options, path, seed=0):
     import torch
     import backbones  # noqa: F401
     from mmengine.registry import MODELS, init_default_scope
-    from tools.run_config import load_config
+    from engine.launch import load_config
     cfg = load_config(config, _as_dict(options))
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     torch.manual_seed(seed)

@@ -11,9 +11,13 @@ but orders the steps so that every moment is safe:
 3. replace ``last_checkpoint`` atomically;
 4. only then delete checkpoints beyond ``max_keep_ckpts``.
 
+A write that fails (``ENOSPC``: disk full) stops the run with one line and changes nothing that
+``--resume`` reads. ``save_now`` also serves the preemption hook's extra checkpoint.
+
 Resuming with ``--resume`` (``resume=True``) therefore always finds a complete checkpoint, or none
 if the run was killed before its first one, and starts over.
 """
+import errno
 import glob
 import os
 import os.path as osp
@@ -23,7 +27,9 @@ from mmengine.fileio import LocalBackend
 from mmengine.hooks import CheckpointHook
 from mmengine.registry import HOOKS
 
-from backbones.atomic_io import atomic_replace, atomic_write_text
+from engine.atomic_io import atomic_replace, atomic_write_text
+from engine.collective import any_rank
+from engine.stops import RunStopped
 
 _PARTIAL = '.{}.partial'
 
@@ -57,17 +63,39 @@ class AtomicCheckpointHook(CheckpointHook):
         filename = self.filename_tmpl.format(step)
         self.last_ckpt = osp.join(self.out_dir, filename)
         runner.message_hub.update_info('last_ckpt', self.last_ckpt)
-
-        partial = _PARTIAL.format(filename)
-        runner.save_checkpoint(   # writes on the main process only
-            self.out_dir, partial, self.file_client_args, save_optimizer=self.save_optimizer,
-            save_param_scheduler=self.save_param_scheduler, meta=meta, by_epoch=self.by_epoch,
-            backend_args=self.backend_args, **self.args)
+        self.save_now(runner, filename, meta)
         if not is_main_process():
             return
-        atomic_replace(osp.join(self.out_dir, partial), self.last_ckpt)
-        atomic_write_text(self.last_ckpt, osp.join(runner.work_dir, 'last_checkpoint'))
         for old in outdated:
             path = osp.join(self.out_dir, self.filename_tmpl.format(old))
             if osp.isfile(path):
                 os.remove(path)
+
+    def save_now(self, runner, filename, meta):
+        """Write ``out_dir/filename`` atomically, then point ``last_checkpoint`` at it (every rank
+        calls it; the main process writes). A failed write (disk full, ...) removes the partial
+        file, leaves the previous checkpoint and ``last_checkpoint`` as they were, and stops the
+        run with one line."""
+        partial = _PARTIAL.format(filename)
+        final = osp.join(self.out_dir, filename)
+        error = None
+        try:
+            runner.save_checkpoint(   # writes on the main process only
+                self.out_dir, partial, self.file_client_args, save_optimizer=self.save_optimizer,
+                save_param_scheduler=self.save_param_scheduler, meta=meta, by_epoch=self.by_epoch,
+                backend_args=self.backend_args, **self.args)
+            if is_main_process():
+                atomic_replace(osp.join(self.out_dir, partial), final)
+                atomic_write_text(final, osp.join(runner.work_dir, 'last_checkpoint'))
+        except OSError as err:
+            error = err
+            leftover = osp.join(self.out_dir, partial)
+            if osp.exists(leftover):
+                os.remove(leftover)
+        if any_rank(error is not None):
+            reason = (error.strerror or str(error)) if error is not None else 'failed on rank 0'
+            raise RunStopped(
+                f'could not write checkpoint {final}: {reason}'
+                f'{" (disk full)" if getattr(error, "errno", None) == errno.ENOSPC else ""}; the '
+                f'previous checkpoint and last_checkpoint are unchanged: free space in '
+                f'{self.out_dir} (or set --work-dir elsewhere) and continue with --resume')

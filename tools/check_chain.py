@@ -1,6 +1,6 @@
 """The FCMAE -> IN-1K-style finetune -> det/seg initialisation chain, on a CPU in a few minutes.
 
-    python tools/run_chain.py [--work-dir work_dirs/chain] [--data-root data/synthetic_imagenet]
+    python tools/check_chain.py [--work-dir work_dirs/chain] [--data-root data/synthetic_imagenet]
 
 1. generates the texture classification folder (tools/make_synthetic_imagenet.py) when missing;
 2. FCMAE-pretrains ConvNeXt V2-atto on its train images (the toy FCMAE config);
@@ -19,13 +19,12 @@ import os
 import os.path as osp
 import sys
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a checkout
 
-from tools.run_config import REPO_ROOT  # noqa: E402
-from tools.run_tool import run_tool  # noqa: E402
+from engine.launch import REPO_ROOT
+from engine.commands import run_tool
 
 FCMAE_CONFIG = osp.join(REPO_ROOT, 'pretrain', 'configs', 'fcmae_convnextv2_atto_toy.py')
-FINETUNE_CONFIG = osp.join(REPO_ROOT, 'tools', 'finetune_configs', 'toy',
+FINETUNE_CONFIG = osp.join(REPO_ROOT, 'finetune', 'configs', 'toy',
                            'finetune_convnextv2_atto_toy.py')
 DOWNSTREAM_CONFIGS = {
     'mmdet': osp.join(REPO_ROOT, 'det_configs', 'mask-rcnn_convnextv2-atto_fpn_synthetic-coco.py'),
@@ -73,7 +72,7 @@ def scalars(work_dir):
     """The logged scalar records of the newest run in ``work_dir``."""
     files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
     if not files:
-        sys.exit(f'run_chain: no training log under {work_dir}')
+        sys.exit(f'check_chain: no training log under {work_dir}')
     with open(files[-1]) as f:
         return [json.loads(line) for line in f if line.strip()]
 
@@ -101,7 +100,7 @@ def check_downstream_init(exported):
         state = model.backbone.state_dict()
         differing = [k for k, v in saved.items() if not torch.equal(state[k], v)]
         if differing:
-            sys.exit(f'run_chain: {osp.basename(config)} did not take {differing[:3]} from {exported}')
+            sys.exit(f'check_chain: {osp.basename(config)} did not take {differing[:3]} from {exported}')
         lines.append(f'{scope}: {osp.basename(config)} backbone initialised from the export '
                      f'({len(saved)} tensors equal)')
     return lines
@@ -114,7 +113,7 @@ def main(argv=None):
     classes = sorted(os.listdir(osp.join(args.data_root, 'train')))
 
     fcmae_dir = osp.join(work, 'fcmae')
-    run_tool('pretrain.py', FCMAE_CONFIG, '--work-dir', fcmae_dir, '--cfg-options',
+    run_tool('pretrain_fcmae.py', FCMAE_CONFIG, '--work-dir', fcmae_dir, '--cfg-options',
              *fcmae_options(args.data_root, args.fcmae_size, args.fcmae_epochs))
     losses = [r['loss'] for r in scalars(fcmae_dir) if 'loss' in r]
 
@@ -123,7 +122,7 @@ def main(argv=None):
 
     finetune_dir = osp.join(work, 'finetune')
     options = [f'recipe.num_classes={len(classes)}', f'recipe.epochs={args.finetune_epochs}']
-    run_tool('finetune.py', FINETUNE_CONFIG, '--work-dir', finetune_dir, '--data-root',
+    run_tool('finetune_imagenet.py', FINETUNE_CONFIG, '--work-dir', finetune_dir, '--data-root',
              args.data_root, '--pretrained', converted, '--cfg-options', *options)
     top1 = [r['accuracy/top1'] for r in scalars(finetune_dir) if 'accuracy/top1' in r]
 

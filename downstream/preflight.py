@@ -6,27 +6,38 @@ a traceback, next to half-written run files. These checks read only the config a
 names and raise ``PreflightError`` (one line: what, which file, what to do):
 
 * every ``init_cfg=dict(type='Pretrained', checkpoint=PATH)`` file exists, and for a ConvNeXt V2
-  backbone its weights really fit that backbone (size, keys, shapes; read on the meta device);
+  backbone its weights really fit that backbone (size, keys, shapes; read on the meta device); an
+  http(s) URL is checked the same way when it is in the torch hub cache, and otherwise logged as
+  one that will be downloaded when the model is initialised (no network access here);
 * the checkpoint given to test.py fits the whole model;
 * each dataset's annotation file and data folders exist; a COCO-format annotation file parses,
   has images and annotations, names every class of the config, and every image it lists exists.
 """
 import json
-import os
 import os.path as osp
 import warnings
 
 import torch
 
-from backbones.checkpoint import (CheckpointError, canonical_backbone_weights, load_canonical,
-                                  read_checkpoint)
+from mmengine.logging import print_log
 
-INIT_HOWTO = ('produce it with the ImageNet-1K finetune and its backbone export, or use an official '
-              'ConvNeXt V2 IN-1K checkpoint (convnextv2_<size>_1k_224_ema.pt, read as is), then put '
-              'it there or pass --cfg-options model.backbone.init_cfg.checkpoint=PATH')
+from backbones.checkpoints import (CheckpointError, canonical_backbone_weights, load_canonical,
+                                   read_checkpoint, strip_module_prefix)
+from backbones.checkpoints.download import cache_path, cached_file, is_url
+from engine.messages import short_list
+
+INIT_HOWTO = ('produce it with the ImageNet-1K finetune and its backbone export, or use the released '
+              'IN-1K weights (python tools/download_weights.py SIZE in1k prints their init_cfg URL), '
+              'then put it there or pass --cfg-options model.backbone.init_cfg.checkpoint=PATH')
 DATA_HOWTO = ('set data_root / ann_file in the config, or make a synthetic set with '
               'python tools/make_synthetic_coco.py data/synthetic_coco (detection) or '
               'python tools/make_synthetic_ade20k.py (segmentation)')
+
+
+def drop_initial_weights(model_cfg):
+    """Resuming restores every weight, so the backbones' initial checkpoints are not read at all."""
+    for _, module_cfg, _ in list(pretrained_init_cfgs(model_cfg)):
+        module_cfg.init_cfg = None
 
 
 class PreflightError(RuntimeError):
@@ -35,13 +46,14 @@ class PreflightError(RuntimeError):
 
 # -- initial weights ------------------------------------------------------------------------------
 def pretrained_init_cfgs(node, where='model'):
-    """Yield (config key, owning module cfg, init_cfg) for every Pretrained init with a local file."""
+    """Yield (config key, owning module cfg, init_cfg) for every Pretrained init with a local file
+    or an http(s) URL (other schemes, e.g. s3://, are left to their loaders)."""
     if isinstance(node, dict):
         inits = node.get('init_cfg')
         for init in inits if isinstance(inits, list) else [inits]:
             if isinstance(init, dict) and init.get('type') == 'Pretrained':
                 checkpoint = str(init.get('checkpoint', ''))
-                if checkpoint and '://' not in checkpoint:
+                if checkpoint and ('://' not in checkpoint or is_url(checkpoint)):
                     yield f'{where}.init_cfg', node, init
         for key, value in node.items():
             if key != 'init_cfg':
@@ -52,10 +64,17 @@ def pretrained_init_cfgs(node, where='model'):
 
 
 def check_init_checkpoints(model_cfg):
-    """Every local Pretrained checkpoint exists; ConvNeXt V2 ones fit their backbone exactly."""
+    """Every Pretrained checkpoint exists (a URL: is cached or will be downloaded); ConvNeXt V2
+    ones fit their backbone exactly."""
     for where, module_cfg, init in pretrained_init_cfgs(model_cfg):
         path = init['checkpoint']
-        if not osp.isfile(path):
+        if is_url(path):
+            if not cached_file(path):
+                print_log(f'{where}: {path} is not in the torch hub cache yet; it will be downloaded '
+                          f'to {cache_path(path)} when the model is initialised', logger='current')
+                continue
+            path = cached_file(path)
+        elif not osp.isfile(path):
             raise PreflightError(f'{where}: initial checkpoint {path} does not exist; {INIT_HOWTO}')
         if _type_name(module_cfg.get('type')) == 'ConvNeXtV2':
             check_backbone_checkpoint(module_cfg, path, init.get('prefix'))
@@ -87,13 +106,13 @@ def check_model_checkpoint(model_cfg, path):
     state_dict = obj.get('state_dict', obj) if isinstance(obj, dict) else None
     if not isinstance(state_dict, dict) or not state_dict:
         raise PreflightError(f'{path} holds no state_dict; pass a checkpoint written by tools/train.py')
-    state_dict = {k[7:] if k.startswith('module.') else k: v for k, v in state_dict.items()}
+    state_dict = strip_module_prefix(state_dict)
     own = build_on_meta(model_cfg).state_dict()
     missing = [k for k in own if k not in state_dict]
     unexpected = [k for k in state_dict if k not in own]
     mismatched = [f'{k} {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}'
                   for k, v in own.items() if k in state_dict and state_dict[k].shape != v.shape]
-    problems = [f'{label} {_short(keys)}' for label, keys in
+    problems = [f'{label} {short_list(keys)}' for label, keys in
                 (('shape mismatches', mismatched), ('missing keys', missing),
                  ('unexpected keys', unexpected)) if keys]
     if problems:
@@ -169,8 +188,8 @@ def check_coco_file(ann_file, image_dir, classes, name):
     names = {c.get('name') for c in coco['categories']}
     unknown = [c for c in classes or () if c not in names]
     if unknown:
-        raise PreflightError(f'{name}: classes {_short(unknown)} of the config are not categories '
-                             f'of {ann_file} (it has {_short(sorted(map(str, names)))}); set '
+        raise PreflightError(f'{name}: classes {short_list(unknown)} of the config are not categories '
+                             f'of {ann_file} (it has {short_list(sorted(map(str, names)))}); set '
                              'metainfo=dict(classes=...) to the categories of the file')
     missing = [im.get('file_name') for im in coco['images']
                if not osp.isfile(osp.join(image_dir, str(im.get('file_name'))))]
@@ -247,9 +266,3 @@ def _without_init(node):
     if isinstance(node, (list, tuple)):
         return type(node)(_without_init(v) for v in node)
     return node
-
-
-def _short(items, limit=5):
-    items = list(items)
-    more = f' (+{len(items) - limit} more)' if len(items) > limit else ''
-    return '[' + ', '.join(map(str, items[:limit])) + ']' + more

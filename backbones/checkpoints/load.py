@@ -1,4 +1,5 @@
-"""Read a checkpoint file of any supported layout and load it into ``ConvNeXtV2``, loudly.
+"""Read a checkpoint (a file, or a URL cached by ``download``) of any supported layout and load
+it into ``ConvNeXtV2``, loudly.
 
 Nothing is loaded partially in silence: the layout found, the keys dropped on purpose and the
 layers left freshly initialised are logged; anything else (a missing block, an unknown key, a
@@ -7,35 +8,53 @@ the problem and what to do.
 """
 import os
 import re
+import zipfile
 
 import torch
 from mmengine.logging import print_log
 
-from .checkpoint_layouts import to_canonical
-from . import mmengine_compat  # noqa: F401  (allow-lists checkpoint types process-wide)
-from .variants import arch_name
+from engine import mmengine_compat  # noqa: F401  (allow-lists checkpoint types process-wide)
+from engine.messages import short_list
+
+from ..variants import arch_name
+from .download import DownloadError, cache_path, is_url, open_url
+from .layouts import to_canonical
 
 # Keys that checkpoints carry besides the backbone and that a backbone load drops on purpose.
-_NOT_BACKBONE = re.compile(r'^(head\.|norm\.|decoder|mask_token|proj\.|pred\.|fc_norm\.)')
+FCMAE_ONLY = re.compile(r'^(decoder\.|mask_token$|proj\.|pred\.)')
+CLASSIFIER_ONLY = re.compile(r'^(head\.|norm\.|fc_norm\.)')
 _OUT_NORM = re.compile(r'^norm[0-3]\.')
+# torch.load(weights_only=True): "Unsupported global: GLOBAL fractions.Fraction was not an allowed ..."
+_REFUSED_GLOBAL = re.compile(r'Unsupported global: GLOBAL ([\w.]+)')
 
 
 class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded as asked; the message says why and what to do."""
 
 
-def read_checkpoint(path):
-    """torch.load with ``weights_only=True`` (plus the few types real checkpoints hold)."""
+def read_checkpoint(path, name=None):
+    """torch.load with ``weights_only=True`` (plus the few types real checkpoints hold).
+
+    ``name`` stands for ``path`` in the messages (the URL of a file being downloaded)."""
+    name = name or path
     if not os.path.isfile(path):
-        raise CheckpointError(f'checkpoint {path} does not exist; check the path (see README: '
+        raise CheckpointError(f'checkpoint {name} does not exist; check the path (see README: '
                               'tools/convert_fcmae.py and tools/export_backbone.py make them)')
     try:
         # No `safe_globals` context here: on exit it removes its types from the process-wide
         # allow-list of mmengine_compat, and a later mmengine resume in the process then fails.
         return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # noqa: BLE001 - any failure here means an unreadable file
+        refused = _REFUSED_GLOBAL.search(str(err))
+        if refused:   # a readable file holding a pickled object: the remedy is not a new download
+            name = refused.group(1)
+            raise CheckpointError(
+                f'checkpoint {path} holds a pickled {name}, which a weights_only load refuses (it '
+                f'could run code); if you trust the file, allow-list the type (torch.serialization.'
+                f'add_safe_globals([{name}]), see engine/mmengine_compat.py), or convert the file to '
+                f'plain tensors (torch.save of its state dict)') from None
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f'cannot read checkpoint {path}: {first}; the file is corrupt, '
+        raise CheckpointError(f'cannot read checkpoint {name}: {first}; the file is corrupt, '
                               'truncated or not a PyTorch checkpoint - download or convert it again')
 
 
@@ -56,7 +75,7 @@ def state_dict_of(obj, path='<checkpoint>', prefer_ema=True):
 def canonical_backbone_weights(obj, path='<checkpoint>', prefix=None):
     """Return (layout description, canonical state dict) of a checkpoint object."""
     state_dict, container = state_dict_of(obj, path)
-    state_dict = {k[7:] if k.startswith('module.') else k: v for k, v in state_dict.items()}
+    state_dict = strip_module_prefix(state_dict)
     if prefix is None and any(k.startswith('backbone.') for k in state_dict):
         prefix = 'backbone.'   # a whole detector / segmentor / classifier checkpoint
     if prefix:
@@ -64,7 +83,7 @@ def canonical_backbone_weights(obj, path='<checkpoint>', prefix=None):
         if not state_dict:
             raise CheckpointError(f'{path} has no key starting with {prefix!r}')
     try:
-        layout, canonical = to_canonical(state_dict)
+        layout, canonical = to_canonical(state_dict, container)
     except ValueError as err:
         raise CheckpointError(f'{path}: {err}; is it a ConvNeXt V2 checkpoint?') from None
     where = f"'{container}' of " if container else ''
@@ -86,12 +105,53 @@ def infer_arch(state_dict):
     return tuple(depths), tuple(dims)
 
 
-def load_pretrained(model, path, prefix=None, logger='current'):
-    """Load a checkpoint file of any supported layout into ``model`` (a ``ConvNeXtV2``)."""
-    layout, state_dict = canonical_backbone_weights(read_checkpoint(path), path, prefix)
-    report = load_canonical(model, state_dict, source=path)
-    print_log(f'ConvNeXt V2: loaded {path}: layout = {layout}; {report}', logger=logger)
+def load_pretrained(model, checkpoint, prefix=None, logger='current'):
+    """Load a checkpoint of any supported layout into ``model`` (a ``ConvNeXtV2``).
+
+    ``checkpoint``: a file, or an http(s) URL that is downloaded once into the torch hub cache
+    (see ``download``); a download enters the cache only after it loaded strictly into ``model``.
+    """
+    if is_url(checkpoint):
+        layout, report = _load_url(model, checkpoint, prefix)
+        where = f' (cached as {cache_path(checkpoint)})'
+    else:
+        layout, report = _load_object(model, read_checkpoint(checkpoint), checkpoint, prefix)
+        where = ''
+    report = f'layout = {layout}; {report}'
+    print_log(f'ConvNeXt V2: loaded {checkpoint}{where}: {report}', logger=logger)
     return report
+
+
+def _load_object(model, obj, source, prefix):
+    layout, state_dict = canonical_backbone_weights(obj, source, prefix)
+    return layout, load_canonical(model, state_dict, source=source)
+
+
+def _load_url(model, url, prefix):
+    """(layout, report) of loading ``url``; any failure is one line naming the URL."""
+    def load(path):
+        fresh = path != cache_path(url)   # a download under its temporary name
+        try:
+            obj = read_checkpoint(path, name=url)
+        except CheckpointError as err:
+            if not fresh:
+                raise CheckpointError(f'{err}; delete {path} to download it again') from None
+            what = _what_arrived(path)
+            if what is None:
+                raise CheckpointError(f'{err}; nothing was cached') from None
+            raise CheckpointError(f'{url} gave {what}; nothing was cached - check the URL and the '
+                                  'network connection and retry') from None
+        try:
+            return _load_object(model, obj, url, prefix)
+        except CheckpointError as err:
+            if fresh:
+                raise CheckpointError(f'{err}; nothing was cached') from None
+            raise
+
+    try:
+        return open_url(url, load)
+    except DownloadError as err:
+        raise CheckpointError(str(err)) from None
 
 
 def load_canonical(model, state_dict, source='<state dict>'):
@@ -125,11 +185,11 @@ def load_canonical(model, state_dict, source='<state dict>'):
         loadable[key] = value
     problems = []
     if missing:
-        problems.append(f'missing keys {_short(missing)}')
+        problems.append(f'missing keys {short_list(missing)}')
     if unexpected:
-        problems.append(f'unexpected keys {_short(unexpected)}')
+        problems.append(f'unexpected keys {short_list(unexpected)}')
     if mismatched:
-        problems.append(f'shape mismatches {_short(mismatched)}')
+        problems.append(f'shape mismatches {short_list(mismatched)}')
     if problems:
         raise CheckpointError(f'{source} does not fit the backbone: {"; ".join(problems)}')
     model.load_state_dict(loadable, strict=False)
@@ -137,14 +197,28 @@ def load_canonical(model, state_dict, source='<state dict>'):
             f'freshly initialised: {", ".join(fresh) or "nothing"}')
 
 
+def _what_arrived(path):
+    """What an unreadable download is, in a few words; None when the reader's message says it."""
+    size = os.path.getsize(path)
+    with open(path, 'rb') as f:
+        head = f.read(512).lstrip().lower()
+    if not size:
+        return 'an empty file, not a checkpoint'
+    if head.startswith(b'<') or b'<html' in head:
+        return f'an HTML page ({size} bytes), not a checkpoint'
+    if head.startswith(b'pk') and not zipfile.is_zipfile(path):   # torch.save's zip, end missing
+        return f'an incomplete checkpoint ({size} bytes: the download was cut short)'
+    return None
+
+
+def strip_module_prefix(state_dict):
+    """Drop the ``module.`` that DDP-wrapped models put in front of every key."""
+    return {k[len('module.'):] if k.startswith('module.') else k: v for k, v in state_dict.items()}
+
+
 def _droppable(key):
-    return bool(_NOT_BACKBONE.match(key) or _OUT_NORM.match(key))
+    return bool(FCMAE_ONLY.match(key) or CLASSIFIER_ONLY.match(key) or _OUT_NORM.match(key))
 
 
 def _group(key):
     return key.split('.')[0]
-
-
-def _short(keys, limit=6):
-    more = f' (+{len(keys) - limit} more)' if len(keys) > limit else ''
-    return '[' + ', '.join(keys[:limit]) + ']' + more

@@ -1,11 +1,10 @@
 # ConvNeXt V2 end-to-end ImageNet finetune (paper Appendix A.2) on mmengine's Runner.
 #
-# `recipe` holds the numbers of the paper's tables; tools/finetune.py (tools/finetune_recipe.py)
+# `recipe` holds the numbers of the paper's tables; tools/finetune_imagenet.py (tools/finetune_recipe.py)
 # derives the optimizer, schedule, model, data and EMA settings below from it, so a size config
 # only states the rows of its table. Print what a config will run with:
-#   python tools/finetune.py CONFIG --print-recipe
-custom_imports = dict(imports=['backbones', 'tools.finetune_data', 'tools.finetune_metric',
-                               'pretrain.checkpoint_hook'],
+#   python tools/finetune_imagenet.py CONFIG --print-recipe
+custom_imports = dict(imports=['backbones', 'engine', 'finetune'],
                       allow_failed_imports=False)
 
 recipe = dict(
@@ -58,11 +57,19 @@ val_dataloader = dict(
     dataset=dict(type='ImageFolderClassification', split='val', classes_from='train'))
 val_evaluator = dict(type='TopKAccuracy', topk=(1, 5))
 
-train_cfg = dict(type='EpochBasedTrainLoop', val_interval=1)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', val_interval=1)  # resumes mid-epoch
 val_cfg = dict(type='ValLoop')
 optim_wrapper = dict(type='OptimWrapper', optimizer=dict(type='AdamW'))
 param_scheduler = []
-custom_hooks = []
+# Long runs (README "Long runs"): unreadable files skipped, counted and limited; a NaN/inf loss
+# skips its step and 5 in a row stop the run; SIGTERM -> checkpoint at the next iteration, exit 0;
+# the random state travels in checkpoints so that --resume continues exactly.
+custom_hooks = [
+    dict(type='SkippedSamplesHook', max_fraction=0.001, min_files=1),
+    dict(type='NonFiniteLossHook', max_consecutive=5),
+    dict(type='PreemptionHook'),
+    dict(type='RandomStateHook'),
+]
 
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),

@@ -1,0 +1,140 @@
+"""Take the backbone out of a bigger checkpoint and write it, verified, for the next stage.
+
+* ``convert_fcmae``: an FCMAE checkpoint (ours, the official sparse output, the released
+  ``pt_only`` encoder) -> backbone weights, decoder / mask token / proj / pred dropped and listed.
+* ``export_backbone``: a finetuned classifier (ours with its EMA, the official ``model_ema``)
+  -> the backbone the det/seg configs initialise from.
+Before anything is written, the result is read back the way ``init_cfg`` reads it and loaded
+strictly into a ConvNeXt V2 of the size found; the file is written atomically and an existing one
+is kept unless ``force``.
+"""
+import os.path as osp
+from collections import Counter
+
+from engine.atomic_io import atomic_save
+
+from ..convnextv2 import ConvNeXtV2
+from ..variants import arch_name
+from .load import (FCMAE_ONLY, CheckpointError, canonical_backbone_weights, infer_arch,
+                   load_canonical, read_checkpoint, strip_module_prefix)
+
+FORMATS = ('backbone', 'mmdet')
+WEIGHTS = ('auto', 'ema', 'raw')
+
+
+def backbone_of_size(canonical, source, norm_out=False):
+    """A fresh ConvNeXtV2 of the size the canonical weights have."""
+    arch = infer_arch(canonical)
+    if arch is None:
+        raise CheckpointError(f'{source} has no ConvNeXt V2 stem/downsample weights; '
+                              'is it a ConvNeXt V2 checkpoint?')
+    return ConvNeXtV2(arch=dict(depths=arch[0], dims=arch[1]), norm_out=norm_out)
+
+
+def split_fcmae(canonical, source):
+    """(backbone state dict, ConvNeXtV2 of its size, Counter of the dropped FCMAE groups)."""
+    model = backbone_of_size(canonical, source)
+    load_canonical(model, canonical, source=source)   # raises on anything that is not FCMAE's
+    own = model.state_dict()
+    weights = {k: v.contiguous() for k, v in canonical.items() if k in own}
+    dropped = Counter(key.split('.')[0] for key in canonical if FCMAE_ONLY.match(key))
+    return weights, model, dropped
+
+
+def package(weights, fmt):
+    if fmt not in FORMATS:
+        raise CheckpointError(f'--format {fmt}: choose one of {", ".join(FORMATS)}')
+    if fmt == 'backbone':
+        return dict(weights)
+    return {'state_dict': {f'backbone.{k}': v for k, v in weights.items()}}
+
+
+def verify_and_save(out, dst, depths, dims):
+    """Read ``out`` back as a det/seg backbone does (output norms fresh), then write it atomically."""
+    _, reread = canonical_backbone_weights(out, dst)
+    load_canonical(ConvNeXtV2(arch=dict(depths=depths, dims=dims)), reread, source=dst)
+    atomic_save(out, dst)
+
+
+def convert_fcmae(src, dst, fmt='backbone', force=False):
+    """FCMAE checkpoint ``src`` -> backbone weights in ``dst``; return the report lines."""
+    if fmt not in FORMATS:
+        raise CheckpointError(f'--format {fmt}: choose one of {", ".join(FORMATS)}')
+    _refuse_overwrite(dst, force)
+    layout, canonical = canonical_backbone_weights(read_checkpoint(src), src)
+    if 'FCMAE' not in layout:
+        raise CheckpointError(f'{src} is not an FCMAE checkpoint (found layout: {layout}); it '
+                              'already holds backbone weights, load it with init_cfg directly')
+    weights, model, dropped = split_fcmae(canonical, src)
+    verify_and_save(package(weights, fmt), dst, model.depths, model.dims)
+    params = sum(v.numel() for v in weights.values())
+    dropped_text = ', '.join(f'{group} {n}' for group, n in sorted(dropped.items()))
+    return [f'read {src}: {layout}',
+            f'ConvNeXt V2-{arch_name(model.depths, model.dims)} encoder: {params / 1e6:.2f}M '
+            f'parameters in {len(weights)} tensors, strictly loaded into the backbone',
+            f'dropped (not backbone; tensors): {dropped_text or "nothing"}',
+            f'wrote {dst} (--format {fmt})']
+
+
+def select_weights(checkpoint, path, weights='auto'):
+    """(state dict container, description) of the EMA or the raw weights of a checkpoint."""
+    if weights not in WEIGHTS:
+        raise CheckpointError(f'--weights {weights}: choose one of {", ".join(WEIGHTS)}')
+    if not isinstance(checkpoint, dict):
+        raise CheckpointError(f'{path} holds a {type(checkpoint).__name__}, not a checkpoint dict')
+    if 'ema_state_dict' in checkpoint and 'state_dict' in checkpoint:   # mmengine + EMAHook
+        if weights == 'raw':
+            # mmengine's EMA wrapper keeps the raw model under 'module.' (and its counter outside)
+            raw = {k: v for k, v in checkpoint['ema_state_dict'].items() if k.startswith('module.')}
+            return {'state_dict': strip_module_prefix(raw)}, 'raw weights (ema_state_dict of an EMA run)'
+        return {'state_dict': checkpoint['state_dict']}, 'EMA weights (state_dict of an EMA run)'
+    if 'model_ema' in checkpoint or 'model' in checkpoint:              # official training code
+        key = 'model' if weights == 'raw' or 'model_ema' not in checkpoint else 'model_ema'
+        if weights == 'ema' and key != 'model_ema':
+            raise CheckpointError(f'{path} has no model_ema; use --weights raw')
+        return {key: checkpoint[key]}, f'{key} of an official checkpoint'
+    if weights == 'ema':
+        raise CheckpointError(f'{path} has no EMA weights (no ema_state_dict / model_ema); it was '
+                              'trained without EMA: use --weights raw')
+    return checkpoint, 'the only weights it has (no EMA in it)'
+
+
+def backbone_weights(checkpoint, path, weights='auto'):
+    """(backbone state dict with the backbone's names, (depths, dims), report lines)."""
+    container, which = select_weights(checkpoint, path, weights)
+    layout, canonical = canonical_backbone_weights(container, path)
+    model = backbone_of_size(canonical, path)
+    own = model.state_dict()
+    backbone = {k: v.contiguous() for k, v in canonical.items() if k in own}
+    load_canonical(model, backbone, source=path)   # raises, naming missing keys / wrong shapes
+    return backbone, (tuple(model.depths), tuple(model.dims)), [f'read {path}: {layout}; {which}']
+
+
+def default_backbone_path(size, tag='1k_224'):
+    """``checkpoints/convnextv2_<size>_<tag>_backbone.pth``."""
+    return osp.join('checkpoints', f'convnextv2_{size}_{tag}_backbone.pth')
+
+
+def export_backbone(src, dst=None, weights='auto', tag='1k_224', force=False, fmt='backbone'):
+    """Finetuned classifier ``src`` -> backbone file ``dst``; return the report lines.
+
+    ``fmt='backbone'``: the backbone's own names; ``'mmdet'``: ``backbone.``-prefixed (both under
+    ``state_dict``, next to a ``meta`` that says where they came from)."""
+    if fmt not in FORMATS:
+        raise CheckpointError(f'--format {fmt}: choose one of {", ".join(FORMATS)}')
+    backbone, (depths, dims), report = backbone_weights(read_checkpoint(src), src, weights)
+    size = arch_name(depths, dims)
+    dst = dst or default_backbone_path(size, tag)
+    _refuse_overwrite(dst, force)
+    out = {'state_dict': package(backbone, 'mmdet')['state_dict'] if fmt == 'mmdet' else backbone,
+           'meta': dict(arch=size, source=osp.abspath(src), weights=report[0].split('; ')[-1])}
+    verify_and_save(out, dst, depths, dims)
+    params = sum(v.numel() for v in backbone.values())
+    return report + [f'ConvNeXt V2-{size} backbone: {params / 1e6:.2f}M parameters in '
+                     f'{len(backbone)} tensors, strictly loaded',
+                     f'wrote {dst}' + (' (backbone.-prefixed)' if fmt == 'mmdet' else '')]
+
+
+def _refuse_overwrite(dst, force):
+    if osp.exists(dst) and not force:
+        raise CheckpointError(f'{dst} exists; pass --force to overwrite it')

@@ -1,0 +1,6 @@
+"""What the det/seg configs and launchers use around mmdet and mmseg: the preflight checks, ADE20K
+data checks and pipeline builder, synthetic COCO / ADE20K sets, timm's backbone as a peer.
+Imports ``backbones`` and ``engine``. Importing it registers the ConvNeXt V2 backbone.
+"""
+import backbones  # noqa: F401
+import engine  # noqa: F401

@@ -1,0 +1,143 @@
+"""What every training entry point shares: the command line, the config, resume and machine fit.
+
+``tools/train.py`` (mmdet / mmseg), ``tools/pretrain_fcmae.py`` (FCMAE) and ``tools/finetune_imagenet.py`` parse the
+same launcher options, load configs the same way and fall back the same way on a machine without a
+GPU (fp32 instead of AMP, gloo instead of nccl). ``--amp`` behaves the same everywhere: it needs a GPU.
+"""
+import os
+import os.path as osp
+
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.logging import print_log
+from mmengine.runner import find_latest_checkpoint
+
+from .messages import fail
+from .skipped_samples import set_records_dir
+
+REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+_WORLD_SIZE_VARIABLES = {'pytorch': 'WORLD_SIZE', 'slurm': 'SLURM_NTASKS',
+                         'mpi': 'OMPI_COMM_WORLD_SIZE'}
+
+
+def add_launch_arguments(parser, amp_help='mixed precision (needs a GPU)'):
+    """The options every training entry point takes."""
+    parser.add_argument('--work-dir', help='logs and checkpoints (default work_dirs/<config name>)')
+    parser.add_argument('--resume', nargs='?', const='auto',
+                        help='resume from CKPT, or (no value) from the work dir\'s last checkpoint')
+    if amp_help:
+        parser.add_argument('--amp', action='store_true', help=amp_help)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. train_dataloader.batch_size=4')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none')
+    parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
+    return parser
+
+
+def parse_launch_args(parser, argv=None):
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
+    if not osp.isfile(path):
+        fail(f'config {path} does not exist')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', osp.splitext(osp.basename(path))[0])
+    set_records_dir(cfg.work_dir)   # before any DataLoader worker starts (they inherit it)
+    return cfg
+
+
+def set_resume(cfg, resume):
+    """Apply ``--resume [CKPT]``; True when the run will start from a checkpoint."""
+    if resume is None:
+        return False
+    cfg.resume = True
+    if resume == 'auto':
+        cfg.load_from = None
+        return find_latest_checkpoint(cfg.work_dir) is not None
+    if not osp.isfile(resume):
+        fail(f'--resume {resume}: no such checkpoint')
+    cfg.load_from = resume
+    return True
+
+
+def use_amp(cfg, dtype='float16'):
+    """``--amp``: autocast with a dynamic loss scale. fp16 by default: mmcv 2.1's RoIAlign has no
+    bf16 kernel; a config that already chose a dtype keeps it."""
+    if not torch.cuda.is_available():
+        fail('--amp needs a CUDA GPU and none is visible; drop --amp to train in fp32')
+    cfg.optim_wrapper.type = 'AmpOptimWrapper'
+    cfg.optim_wrapper.setdefault('dtype', dtype)
+    cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def use_fp32(cfg):
+    """Train in float32: the config's AmpOptimWrapper becomes a plain OptimWrapper (its autocast
+    dtype and loss scale dropped). True when something changed."""
+    wrapper = cfg.get('optim_wrapper')
+    if not wrapper or wrapper.get('type') != 'AmpOptimWrapper':
+        return False
+    wrapper.type = 'OptimWrapper'
+    for key in ('dtype', 'loss_scale', 'use_fsdp'):
+        wrapper.pop(key, None)
+    return True
+
+
+def fit_to_machine(cfg):
+    """On a machine without a GPU: fp32 instead of the config's AMP, gloo instead of nccl, and
+    DDP without device ids (it refuses them for CPU modules). Returns a note or None."""
+    if torch.cuda.is_available():
+        return None
+    note = None
+    if use_fp32(cfg):
+        note = 'no GPU: training in float32 with OptimWrapper instead of the config\'s AmpOptimWrapper'
+        print_log(note, logger='current')
+    if cfg.get('launcher', 'none') != 'none':
+        cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+        if cfg.launcher == 'pytorch' and not torch.distributed.is_initialized():
+            # mmengine's init_dist('pytorch') calls torch.cuda.set_device unconditionally:
+            # join the torchrun group here, and the Runner then finds it already set up.
+            torch.distributed.init_process_group(backend='gloo')
+        wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
+        wrapper_cfg['device_ids'] = None
+        cfg.model_wrapper_cfg = wrapper_cfg
+    return note
+
+
+def world_size(launcher):
+    """The number of processes of a launch, read before torch.distributed is initialised."""
+    if launcher == 'none':
+        return 1
+    variable = _WORLD_SIZE_VARIABLES[launcher]
+    if variable not in os.environ:
+        fail(f'--launcher {launcher} but ${variable} is not set; start with torchrun, srun or mpirun')
+    return int(os.environ[variable])
+
+
+def describe_lr_scaling(cfg, launcher):
+    """One line: the total batch the lr assumes, the real one, and the factor the Runner applies."""
+    scale = cfg.get('auto_scale_lr')
+    if not scale or 'base_batch_size' not in scale:
+        return 'the config states no auto_scale_lr.base_batch_size: the lr is used as written'
+    processes = world_size(launcher)
+    real = processes * cfg.train_dataloader.batch_size
+    base = scale['base_batch_size']
+    if not scale.get('enable', False):
+        return f'lr auto-scaling disabled: lr as written for {base}, the real total batch is {real}'
+    return (f'total batch {real} = {processes} process(es) x {cfg.train_dataloader.batch_size}; '
+            f'the lr is written for {base}: scaled by {real / base:g}')
+
+
+def build_runner(cfg):
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)

@@ -1,0 +1,52 @@
+"""FCMAE pretraining of ConvNeXt V2 on mmengine's Runner (configs in pretrain/configs/).
+
+    python tools/pretrain_fcmae.py CONFIG [--work-dir DIR] [--resume [CKPT]] [--cfg-options k=v ...]
+    torchrun --nproc_per_node 8 tools/pretrain_fcmae.py CONFIG --launcher pytorch
+    python tools/pretrain_fcmae.py CONFIG --fp32      # float32, as the official code (configs: bf16)
+
+Gradient accumulation and the learning rate follow from the config's ``effective_batch_size``
+and the number of GPUs (engine/batch_scaling.py). Checkpoints are written atomically; after a
+crash or a kill, run the same command with ``--resume`` to continue from the last complete one.
+"""
+import argparse
+
+from mmengine.runner import Runner
+
+import pretrain  # noqa: F401  (registers FCMAE and its dataset)
+from engine.batch_scaling import scale_to_effective_batch
+from engine.launch import (add_launch_arguments, fit_to_machine, load_config, parse_launch_args,
+                           set_resume, use_fp32, world_size)
+from engine.stops import train_or_stop
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='FCMAE pretraining of ConvNeXt V2')
+    parser.add_argument('config', help='pretrain/configs/fcmae_convnextv2_*.py')
+    add_launch_arguments(parser, amp_help=None)   # the configs choose bf16 AMP themselves
+    parser.add_argument('--fp32', action='store_true',
+                        help='train in float32 as the official main_pretrain.py (the configs use '
+                             'bf16 autocast)')
+    return parse_launch_args(parser, argv)
+
+
+def build_config(args):
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    if args.fp32:
+        use_fp32(cfg)
+    set_resume(cfg, args.resume)
+    return cfg
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_config(args)
+    notes = [scale_to_effective_batch(cfg, world_size(args.launcher)), fit_to_machine(cfg)]
+    runner = Runner.from_cfg(cfg)
+    for note in filter(None, notes):
+        runner.logger.info(f'FCMAE: {note}')
+    train_or_stop(runner)
+    return runner
+
+
+if __name__ == '__main__':
+    main()

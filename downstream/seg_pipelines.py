@@ -34,9 +34,9 @@ def ade20k_pipelines(crop_size, test_scale, tta_ratios=PAPER_TTA_RATIOS, num_cla
         dict(type='LoadImageFromFile'),
         dict(type='TestTimeAug', transforms=[
             [dict(type='Resize', scale=(int(test_scale[0] * r), int(test_scale[1] * r)),
-                  keep_ratio=True) for r in (1.0,)],  # MUTATION
+                  keep_ratio=True) for r in tta_ratios],
             [dict(type='RandomFlip', prob=0.0, direction='horizontal'),
-             dict(type='RandomFlip', prob=0.0, direction='horizontal')],  # MUTATION
+             dict(type='RandomFlip', prob=1.0, direction='horizontal')],
             [load_labels],
             [check_seg_map],
             [dict(type='PackSegInputs')],

@@ -104,7 +104,7 @@ def test_broken_or_foreign_inputs_fail_in_one_line_and_write_nothing(fcmae, tmp_
     broken = fcmae_checkpoint(fcmae, 'dense_pt_only')
     del broken['model']['encoder.stages.2.3.pwconv1.weight']
     torch.save(broken, tmp_path / 'broken.pth')
-    with pytest.raises(CheckpointError, match=r'missing \[stages.2.3.pwconv1.weight\]'):
+    with pytest.raises(CheckpointError, match=r'missing keys \[stages.2.3.pwconv1.weight\]'):
         convert_file(str(tmp_path / 'broken.pth'), str(dst))
 
     torch.save(fcmae.encoder.state_dict(), tmp_path / 'backbone.pth')

@@ -13,7 +13,7 @@ from mmengine.logging import print_log
 from mmengine.runner import find_latest_checkpoint
 
 from .messages import fail
-from .skipped_samples import set_records_dir
+from .skipped_samples import clear_records, set_records_dir
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -59,6 +59,7 @@ def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
 def set_resume(cfg, resume):
     """Apply ``--resume [CKPT]``; True when the run will start from a checkpoint."""
     if resume is None:
+        clear_records(cfg.work_dir)   # a fresh run does not inherit an old run's skipped files
         return False
     cfg.resume = True
     if resume == 'auto':

@@ -68,13 +68,18 @@ def test_missing_label_map_names_it(root):
         dataset(root)
 
 
-def test_label_map_of_another_size_names_it(root):
+def test_label_map_of_another_size_names_it(root, tmp_path, monkeypatch):
+    """Training skips the sample (another one is drawn) and reports the file (issue 13)."""
+    from engine import skipped_samples
+    monkeypatch.setenv(skipped_samples.DIR_VARIABLE, str(tmp_path / 'records'))
     path = osp.join(root, TRAIN_LABELS, 'ADE_train_00000001.png')
     label = Image.open(path)
     label.resize((label.width + 3, label.height), Image.NEAREST).save(path)
-    with pytest.raises(ValueError, match=f'label map {path} is {label.width + 3}x{label.height} '
-                                         f'but its image .*ADE_train_00000001.jpg is'):
-        dataset(root)[0]
+    sample = dataset(root)[0]
+    assert 'ADE_train_00000001' not in sample['data_samples'].img_path
+    [(reported, reason)] = set(skipped_samples.read_records(str(tmp_path / 'records')))
+    assert reported == path
+    assert reason.startswith(f'label map is {label.width + 3}x{label.height} but its image ')
 
 
 def test_label_value_out_of_range_names_it(root):

@@ -76,7 +76,9 @@ def test_recipe_follows_appendix_a4(path):
     assert dataset.type == 'CheckedADE20KDataset' and dataset.data_root.endswith('ADEChallengeData2016')
     assert dataset.data_prefix == dict(img_path='images/training', seg_map_path='annotations/training')
     steps = {t['type']: t for t in dataset.pipeline}
-    assert steps['LoadAnnotations']['reduce_zero_label'] is True
+    # training loads with the skipping variants (issue 13: unreadable files skipped and counted)
+    assert steps['SafeLoadImageFromFile'] and steps['CheckSegMap']['skip_mismatched'] is True
+    assert steps['SafeLoadSegAnnotations']['reduce_zero_label'] is True
     assert steps['RandomCrop']['crop_size'] == (crop, crop)
     assert model.test_cfg.mode == 'slide' and model.test_cfg.crop_size == (crop, crop)
     test_scale = (4 * crop, crop)

@@ -51,7 +51,11 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     bad = []
-    for loader, dataset in datasets_of(cfg):
+    try:
+        datasets = list(datasets_of(cfg))
+    except (FileNotFoundError, ValueError) as err:   # the datasets' own one-line messages
+        fail(str(err))
+    for loader, dataset in datasets:
         entries = sample_files(dataset)
         print(f'{loader}: {len(entries)} samples', file=sys.stderr, flush=True)
         bad += check_samples(entries, args.workers, progress=not args.no_progress)

@@ -2,7 +2,8 @@
 
     FAULT=kill-in-checkpoint:2,sigterm-at-iter:5 python tests/fault_injection.py tools/train.py ARGS
 
-Faults (comma-separated in $FAULT; iterations count from 1 as in the logs):
+Faults (comma-separated in $FAULT; iterations count from 1 as in the logs; with FAULT_RANK=R
+only the process of that rank gets them):
   kill-after-iter:K      SIGKILL this process once iteration K and its hooks (checkpoint) are done
   kill-in-checkpoint:N   SIGKILL on the N-th checkpoint of this process, after the temporary file is
                          completely written and before it is renamed
@@ -63,20 +64,14 @@ def install(faults):
             return original_replace(src, dst)
         checkpoint_hook.atomic_replace = atomic_replace
 
-    if 'sigterm-at-iter' in faults:
-        original_train_step = BaseModel.train_step
-
-        def train_step(self, *args, **kwargs):
-            if _current_iteration() == faults['sigterm-at-iter']:
-                os.kill(os.getpid(), signal.SIGTERM)
-            return original_train_step(self, *args, **kwargs)
-        BaseModel.train_step = train_step
-
-    if 'nan-from-iter' in faults or 'nan-at-iter' in faults:
+    if {'sigterm-at-iter', 'nan-from-iter', 'nan-at-iter'} & set(faults):
+        # parse_losses runs inside every training step, single-process and DDP alike
         original_parse = BaseModel.parse_losses
 
         def parse_losses(self, losses):
             iteration = _current_iteration()
+            if iteration == faults.get('sigterm-at-iter'):
+                os.kill(os.getpid(), signal.SIGTERM)
             if iteration >= faults.get('nan-from-iter', 1 << 30) or \
                     iteration == faults.get('nan-at-iter'):
                 losses = {k: (_poison(v) if 'loss' in k else v) for k, v in losses.items()}
@@ -86,7 +81,8 @@ def install(faults):
 
 def main():
     tool, *args = sys.argv[1:]
-    install(_faults())
+    if os.environ.get('FAULT_RANK', os.environ.get('RANK', '0')) == os.environ.get('RANK', '0'):
+        install(_faults())
     sys.argv = [tool, *args]
     runpy.run_path(tool, run_name='__main__')
 

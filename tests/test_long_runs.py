@@ -103,7 +103,7 @@ def test_a_dataset_of_broken_files_stops_with_one_line(tmp_path, records):
         UnlabeledImageFolder(str(tmp_path), img_size=32)[0]
 
 
-def fcmae_toy(tmp_path, broken=0, max_epochs=1, hooks=''):
+def fcmae_toy(tmp_path, broken=0, max_epochs=1, hooks='', batch_size=4):
     """The FCMAE toy config on 8 images of 64 px (2 iterations per epoch), ``broken`` of them
     zero-byte files; returns (config path, broken paths)."""
     from pretrain.synthetic import make_image_folder
@@ -114,7 +114,7 @@ def fcmae_toy(tmp_path, broken=0, max_epochs=1, hooks=''):
     config = tmp_path / 'toy.py'
     config.write_text(textwrap.dedent(f'''
         _base_ = {osp.join(REPO_ROOT, 'pretrain', 'configs', 'fcmae_convnextv2_atto_toy.py')!r}
-        train_dataloader = dict(batch_size=4, num_workers=0,
+        train_dataloader = dict(batch_size={batch_size}, num_workers=0,
                                 dataset=dict(data_root={data!r}, img_size=64))
         train_cfg = dict(max_epochs={max_epochs})
         default_hooks = dict(logger=dict(interval=1), checkpoint=dict(interval=1, max_keep_ckpts=4))
@@ -386,3 +386,37 @@ def test_slurm_script_passes_the_signal_on_and_requeues(tmp_path):
                          f'{toy} --work-dir {tmp_path / "w"} '
                          '--launcher slurm --resume')
     assert logged[1:] == ['tasks got TERM', 'scontrol requeue 4242']
+
+
+# -- two processes: every rank takes the same decision ---------------------------------------------
+@pytest.mark.slow   # two 2-process torchrun runs of the FCMAE toy, ~1 min
+def test_distributed_ranks_stop_and_checkpoint_together(tmp_path):
+    import socket
+    import subprocess
+    import sys
+    config, _ = fcmae_toy(tmp_path, max_epochs=3, batch_size=2, hooks=textwrap.dedent('''
+        custom_hooks = [dict(type='NonFiniteLossHook', max_consecutive=2), dict(type='PreemptionHook')]
+    '''))
+
+    def torchrun(work_dir, fault):
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+        env = dict(os.environ, OMP_NUM_THREADS='1', FAULT=fault, FAULT_RANK='1')
+        done = subprocess.run(
+            [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node=2',
+             f'--master_port={port}', osp.join('tests', 'fault_injection.py'),
+             osp.join('tools', 'pretrain_fcmae.py'), config, '--work-dir', str(work_dir),
+             '--launcher', 'pytorch'], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+            timeout=300)
+        return done.returncode, done.stdout + done.stderr
+
+    # NaN on rank 1 only: both ranks skip the steps (no DDP hang) and stop at iteration 4
+    code, log = torchrun(tmp_path / 'nan', 'nan-from-iter:3')
+    assert code != 0, log[-3000:]
+    assert log.count('error: non-finite loss at iteration 4') == 2, log[-3000:]
+    # SIGTERM to rank 1 only: both stop after iteration 3, rank 0 writes iter_3.pth, exit 0
+    code, log = torchrun(tmp_path / 'term', 'sigterm-at-iter:3')
+    assert code == 0, log[-3000:]
+    assert (tmp_path / 'term' / 'last_checkpoint').read_text() == str(tmp_path / 'term' /
+                                                                       'iter_3.pth')

@@ -109,7 +109,7 @@ class SkippedSamplesHook(Hook):
         self.max_fraction, self.min_files, self.interval = max_fraction, min_files, interval
         self.skipped = {}          # path -> reason, every distinct file skipped in this run
         self.this_epoch = {}       # path -> times, skipped since the last epoch summary
-        self._lines_read = {}       # record file -> lines read
+        self._lines_read = {}      # record file -> lines read so far
         self._directory = None
 
     # -- run ----------------------------------------------------------------------------------
@@ -167,14 +167,15 @@ class SkippedSamplesHook(Hook):
 
     def _check(self, runner):
         self._collect(runner)
-        count = [len(self.skipped)]
-        if get_dist_info()[1] > 1:   # every rank must take the same decision
-            broadcast_object_list(count, src=0)
+        if get_dist_info()[1] > 1:   # every rank takes rank 0's list, and so the same decision
+            shared = [self.skipped]
+            broadcast_object_list(shared, src=0)
+            self.skipped = shared[0]
         size = self._dataset_size(runner)
-        if count[0] > self.limit(size):
+        if len(self.skipped) > self.limit(size):
             self._write_list(runner)
             raise RunStopped(
-                f'{count[0]} unreadable training files skipped, more than the limit of '
+                f'{len(self.skipped)} unreadable training files skipped, more than the limit of '
                 f'{self.limit(size)} ({self.max_fraction:.2%} of {size}, at least '
                 f'{self.min_files}): '
                 f'{short_list(sorted(self.skipped), 3)}; list in '
@@ -200,7 +201,6 @@ class SkippedSamplesHook(Hook):
         if is_main_process() and self.skipped:
             lines = ''.join(f'{p}\t{r}\n' for p, r in sorted(self.skipped.items()))
             atomic_write_text(lines, osp.join(runner.log_dir, 'skipped_files.txt'))
-
 
 
 def first_readable(load, index, size, max_tries=32):

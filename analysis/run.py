@@ -55,10 +55,15 @@ def analyze(checkpoints, options, log=print):
         raise ValueError(f'unknown analyses {sorted(unknown)}; choose from {", ".join(ANALYSES)}')
     device, dtype = _device_and_dtype(options.device, options.dtype)
     names = checkpoint_names(checkpoints, options.names)
-    for path in checkpoints:   # fail on a bad file before minutes of work on the good ones
-        log(f'{path}: {backbone_from_checkpoint(path, check_only=True)[1]}')
     classes, samples = list_images(options.images)
     subset = balanced_subset(samples, options.num_images, options.seed)
+    for path in checkpoints:   # fail on a bad file before minutes of work on the good ones
+        empty, description = backbone_from_checkpoint(path, check_only=True)
+        log(f'{path}: {description}')
+        blocks = [layer.name for layer, _ in blocks_of(empty)]
+        if 'maps' in options.analyses and options.map_layer and options.map_layer not in blocks:
+            raise ValueError(f'--map-layer {options.map_layer}: {path} has blocks '
+                             f'{blocks[0]} .. {blocks[-1]}')
     analyses = list(options.analyses)
     if 'selectivity' in analyses and len({label for _, label in subset}) < 2:
         log(f'class selectivity skipped: {options.images} has no class folders DIR/<class>/ '
@@ -67,6 +72,9 @@ def analyze(checkpoints, options, log=print):
     log(f'{len(subset)} images of {len(classes) or "no"} classes from {options.images}, '
         f'{options.size}x{options.size}, on {device} in {options.dtype}')
 
+    if 'maps' in analyses and not 0 <= options.map_image < len(subset):
+        raise ValueError(f'--map-image {options.map_image} is not one of the {len(subset)} images '
+                         'analysed (0-based)')
     dataset = LabelledImages(subset, options.size)
     results = {'distance': {}, 'selectivity': {}, 'maps': {}, 'layers': {}}
     for path, name in zip(checkpoints, names):
@@ -76,14 +84,12 @@ def analyze(checkpoints, options, log=print):
         if 'distance' in analyses or 'selectivity' in analyses:
             distance, selectivity = _statistics(model, dataset, options, analyses, device, dtype,
                                                 len(classes), name)
-            results['distance'][name] = distance
+            if 'distance' in analyses:
+                results['distance'][name] = distance
             if selectivity is not None:
                 results['selectivity'][name] = selectivity
         if 'maps' in analyses:
-            image = dataset[options.map_image][0] if options.map_image < len(dataset) else None
-            if image is None:
-                raise ValueError(f'--map-image {options.map_image} is beyond the '
-                                 f'{len(dataset)} images analysed')
+            image = dataset[options.map_image][0]
             layer = options.map_layer or default_map_layer(model)
             with _autocast(device, dtype):
                 maps = capture(model, image[None].to(device), layer, options.map_tap)

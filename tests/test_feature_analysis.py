@@ -158,7 +158,7 @@ def test_every_layout_loads_the_same_backbone(layout, tmp_path):
 
 
 @pytest.mark.parametrize('content', [b'not a checkpoint', None])
-def test_a_wrong_file_gives_the_loaders_one_line_error(content, tmp_path, capsys):
+def test_a_wrong_file_gives_the_loaders_one_line_error(content, imagenet, tmp_path, capsys):
     from tools import analyze_features
     path = tmp_path / 'wrong.pth'
     if content is None:
@@ -167,10 +167,8 @@ def test_a_wrong_file_gives_the_loaders_one_line_error(content, tmp_path, capsys
         path.write_bytes(content)
     with pytest.raises(CheckpointError):
         backbone_from_checkpoint(str(path))
-    images = tmp_path / 'images' / 'cls'
-    images.mkdir(parents=True)
     with pytest.raises(SystemExit) as exit_info:
-        analyze_features.main([str(path), '--images', str(tmp_path / 'images'),
+        analyze_features.main([str(path), '--images', imagenet,
                                '--out-dir', str(tmp_path / 'out')])
     assert exit_info.value.code != 0
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]

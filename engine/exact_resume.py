@@ -15,7 +15,7 @@ Python, NumPy and torch (CPU and CUDA) random states in every checkpoint and res
 training resumes. The loops give the DataLoader its own generator, so creating a DataLoader
 iterator never draws from the global torch random state. Random augmentation inside DataLoader
 workers is reseeded per epoch by mmengine and is not replayed after a mid-epoch resume; everything
-else is. In distributed runs the random state saved is that of rank 0.
+else is. In distributed runs the random state saved is that of rank 0 (see ``RandomStateHook``).
 """
 import itertools
 import random
@@ -23,6 +23,7 @@ import random
 import numpy as np
 import torch
 from mmengine.dataset import InfiniteSampler
+from mmengine.dist import get_rank
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.registry import HOOKS, LOOPS
@@ -153,7 +154,10 @@ class RandomStateHook(Hook):
             self._pending = checkpoint['random_states']
 
     def before_train(self, runner):
-        # after Runner.resume, which may reseed (mmengine calls set_randomness there)
-        if self._pending is not None:
+        # after Runner.resume, which may reseed (mmengine calls set_randomness there). The states
+        # saved are rank 0's: other ranks take them only when all ranks share one seed (mmengine's
+        # default); with randomness.diff_rank_seed they keep their own freshly seeded streams.
+        shared_seed = not runner._randomness_cfg.get('diff_rank_seed', False)
+        if self._pending is not None and (get_rank() == 0 or shared_seed):
             set_random_states(self._pending)
-            self._pending = None
+        self._pending = None

@@ -20,10 +20,12 @@ import warnings
 import torch
 
 from mmengine.logging import print_log
+from mmengine.registry import init_default_scope
 
 from backbones.checkpoints import (CheckpointError, canonical_backbone_weights, load_canonical,
                                    read_checkpoint, strip_module_prefix)
 from backbones.checkpoints.download import cache_path, cached_file, is_url
+from engine.launch import load_config
 from engine.messages import short_list
 
 INIT_HOWTO = ('produce it with the ImageNet-1K finetune and its backbone export, or use the released '
@@ -38,6 +40,17 @@ def drop_initial_weights(model_cfg):
     """Resuming restores every weight, so the backbones' initial checkpoints are not read at all."""
     for _, module_cfg, _ in list(pretrained_init_cfgs(model_cfg)):
         module_cfg.init_cfg = None
+
+
+def demo_config(config_path, checkpoint, image, default_scope):
+    """The config of a one-image demo, checked before anything is built: the image exists and the
+    checkpoint fits the config's whole model."""
+    if not osp.isfile(image):
+        raise PreflightError(f'image {image} does not exist')
+    cfg = load_config(config_path)
+    init_default_scope(cfg.get('default_scope', default_scope))
+    check_model_checkpoint(cfg.model, checkpoint)
+    return cfg
 
 
 class PreflightError(RuntimeError):

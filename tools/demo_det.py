@@ -3,15 +3,12 @@
     python tools/demo_det.py IMAGE CONFIG CHECKPOINT [--out result.jpg] [--score-thr 0.3]
 """
 import argparse
-import os.path as osp
 
 
 import backbones  # noqa: F401
 import mmcv
-from mmengine.registry import init_default_scope
 
 from downstream import preflight
-from engine.launch import load_config
 from engine.messages import fail
 
 
@@ -43,12 +40,8 @@ def draw(image, result, model, out_file, score_thr):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.image):
-        fail(f'image {args.image} does not exist')
-    cfg = load_config(args.config)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
     try:
-        preflight.check_model_checkpoint(cfg.model, args.checkpoint)
+        cfg = preflight.demo_config(args.config, args.checkpoint, args.image, 'mmdet')
     except preflight.PreflightError as err:
         fail(str(err))
     image, result, model = detect(args.image, cfg, args.checkpoint, args.device)

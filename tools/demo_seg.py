@@ -7,15 +7,12 @@ CHECKPOINT: a segmentor checkpoint written by tools/train.py for this CONFIG (ch
 anything runs: a checkpoint of another size or model fails with one line).
 """
 import argparse
-import os.path as osp
 
 import backbones  # noqa: F401  (registers ConvNeXtV2 before the config's model is built)
 import mmcv
-from mmengine.registry import init_default_scope
 
 from downstream import preflight
 from downstream.seg_demo import draw, predict
-from engine.launch import load_config
 from engine.messages import fail
 
 
@@ -32,12 +29,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.image):
-        fail(f'image {args.image} does not exist')
-    cfg = load_config(args.config)
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
     try:
-        preflight.check_model_checkpoint(cfg.model, args.checkpoint)
+        cfg = preflight.demo_config(args.config, args.checkpoint, args.image, 'mmseg')
     except preflight.PreflightError as err:
         fail(str(err))
     prediction, model = predict(args.image, cfg, args.checkpoint, args.device)

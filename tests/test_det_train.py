@@ -109,7 +109,7 @@ train_dataloader = dict(sampler=dict(seed=0), dataset=dict(pipeline=[
     dict(type='PackDetInputs')]))
 model = dict(train_cfg=dict(rpn=dict(sampler=dict(_delete_=True, type='PseudoSampler')),
                             rcnn=dict(sampler=dict(_delete_=True, type='PseudoSampler'))))
-optim_wrapper = dict(optimizer=dict(_delete_=True, type='SGD', lr=0.02, momentum=0.9))
+optim_wrapper = dict(optimizer=dict(_delete_=True, type='SGD', lr=0.02, momentum=0.9, weight_decay=1e-4))
 param_scheduler = []
 """
 DDP_IMAGES = 4   # 2 optimizer steps
@@ -140,10 +140,13 @@ def test_two_process_torchrun_training_matches_single_process(coco, tmp_path):
 
     moved = {k: (single['state_dict'][k] - v).abs().max().item() for k, v in start.items()
              if v.is_floating_point()}
-    assert moved['backbone.stages.0.0.pwconv1.weight'] > 1e-5 and moved['roi_head.mask_head.conv_logits.weight'] > 1e-5
+    assert min(moved['backbone.stages.0.0.pwconv1.weight'], moved['rpn_head.rpn_conv.weight'],
+               moved['roi_head.mask_head.conv_logits.weight']) > 1e-5
     for key, step in moved.items():
         gap = (dist['state_dict'][key] - single['state_dict'][key]).abs().max().item()
-        assert gap <= 1e-3 * step + 1e-8, f'{key}: 2 processes differ by {gap:.2e}, training moved it {step:.2e}'
+        # rounding (summation order, 1 vs 2 threads) reaches ~1e-3 of a step; a DDP that did not
+        # average the two images' gradients would differ by the size of the step itself
+        assert gap <= 1e-2 * step + 1e-7, f'{key}: 2 processes differ by {gap:.2e}, training moved it {step:.2e}'
 
 
 def test_demo_draws_boxes_and_masks(coco, single_run, tmp_path):
@@ -158,13 +161,25 @@ def test_demo_draws_boxes_and_masks(coco, single_run, tmp_path):
     assert (drawn.astype(int) - original).any()     # something was drawn
 
 
+# Margins of the short default-job test (seed 0). Measured once (issue 18), 120 iterations, the
+# gains over the untrained model (which scores 0.000 everywhere) were
+#   seed   box AP  box AP50  mask AP  mask AP50
+#   0      0.065   0.177     0.042    0.136
+#   1      0.063   0.232     0.024    0.099
+#   2      0.055   0.210     0.040    0.155
+# so AP +0.005 and AP50 +0.03 are cleared by every seed at least 4.8x and 3.3x over (the default
+# job's own margins, for 8 epochs on 200 images judged on 50 held-out ones: +0.01 and +0.05).
+SHORT_JOB_MARGINS = {'--min-gain': 0.005, '--min-gain-50': 0.03}
+
+
 @pytest.mark.slow
-def test_default_job_learns_a_small_set(tmp_path, capsys):
+def test_default_job_learns_a_small_set(tmp_path, capsys, monkeypatch):
     """tools/quickstart_det.py, short: the README's main job with the AP check it makes.
 
-    The full default trains 8 epochs on 200 images and is judged on 50 held-out ones; here 100
-    iterations on 16 images judged on the same 16 (val = train), which the same code path and the
-    same margins must pass: box and mask AP +0.01 and AP50 +0.05 over the untrained model.
+    The full default trains 8 epochs on 200 images and is judged on 50 held-out ones; here 120
+    iterations (seed 0) on 16 images judged on the same 16 (val = train), with the margins above.
+    Then the job's failure path on the same run: margins just above the gains it measured must
+    fail it (exit 1, 'NOT clearly above'), replayed without retraining.
     """
     from tools import quickstart_det
     root, work_dir = tmp_path / 'coco', tmp_path / 'work'
@@ -173,11 +188,26 @@ def test_default_job_learns_a_small_set(tmp_path, capsys):
     shutil.copytree(root / 'train2017', root / 'val2017')
     shutil.copy(root / 'annotations' / 'instances_train2017.json',
                 root / 'annotations' / 'instances_val2017.json')
+    job = ['--data-root', str(root), '--work-dir', str(work_dir), '--epochs', '30', '--seed', '0']
+    margins = [str(v) for option in SHORT_JOB_MARGINS.items() for v in option]
     with pytest.raises(SystemExit) as exit_info:
-        quickstart_det.main(['--data-root', str(root), '--work-dir', str(work_dir), '--epochs', '30'])
+        quickstart_det.main(job + margins)
     result = json.loads((work_dir / 'default_result.json').read_text())
     printed = capsys.readouterr().out
     assert exit_info.value.code == 0 and result['ok'] is True, printed[-2000:]
-    for metric in ('bbox_mAP', 'segm_mAP'):
-        assert result['trained'][metric] >= result['untrained'][metric] + 0.01
-    assert 'clearly above' in printed and 'NOT' not in printed
+    gains = {k: result['trained'][k] - result['untrained'][k] for k in quickstart_det.REPORTED}
+    for metric, gain in gains.items():
+        margin = SHORT_JOB_MARGINS['--min-gain-50' if metric.endswith('_50') else '--min-gain']
+        assert gain >= margin, f'{metric}: +{gain:.3f} < +{margin}'
+    assert 'are clearly above' in printed
+
+    # the failure path: the same run judged against margins it did not reach
+    monkeypatch.setattr(quickstart_det, 'run_tool', lambda *args, **kwargs: None)   # no retraining
+    ap_gain = min(gains['bbox_mAP'], gains['segm_mAP'])
+    ap50_gain = min(gains['bbox_mAP_50'], gains['segm_mAP_50'])
+    with pytest.raises(SystemExit) as exit_info:
+        quickstart_det.main(job + ['--min-gain', f'{ap_gain + 0.001}',
+                                   '--min-gain-50', f'{ap50_gain - 0.001}'])
+    replayed = json.loads((work_dir / 'default_result.json').read_text())
+    assert replayed['trained'] == result['trained'] and replayed['ok'] is False
+    assert exit_info.value.code == 1 and 'are NOT clearly above' in capsys.readouterr().out

@@ -4,6 +4,7 @@ exported file (check_chain checks every tensor)."""
 import glob
 import json
 import os
+import shutil
 
 import pytest
 import torch
@@ -58,3 +59,30 @@ def test_export_holds_the_ema_weights(chain):
     assert not torch.equal(finetuned['state_dict'][f'backbone.{key}'],
                            finetuned['ema_state_dict'][f'module.backbone.{key}'])
 
+
+
+@pytest.mark.parametrize('above', [True, False])
+def test_verdict_passes_and_fails_on_each_side_of_the_measured_gain(chain, above, tmp_path,
+                                                                  monkeypatch, capsys):
+    """check_chain's PASS path and its FAIL path on the same real run: main again on a copy of its
+    work dir with the steps' commands already done (run_tool does nothing), a margin 0.5 points
+    below the gain it measured (exit 0) and 0.5 points above (exit 1)."""
+    work, _ = chain
+    result = json.loads((work / 'chain_result.json').read_text())
+    gain = result['top1'][-1] - result['chance']
+    replay = tmp_path / 'work'
+    shutil.copytree(work, replay)
+    monkeypatch.setattr(check_chain, 'run_tool', lambda *args, **kwargs: None)
+    margin = gain - 0.5 if above else gain + 0.5
+    with pytest.raises(SystemExit) as exit_info:
+        check_chain.main(['--work-dir', str(replay), '--data-root', str(work.parent / 'imagenet'),
+                          '--fcmae-epochs', '2', '--finetune-epochs', '1', '--min-gain', str(margin)])
+    replayed = json.loads((replay / 'chain_result.json').read_text())
+    printed = capsys.readouterr().out
+    assert replayed['top1'] == result['top1']
+    if above:
+        assert exit_info.value.code == 0 and replayed['ok'] is True
+        assert 'finetuned top-1 is clearly above chance' in printed
+    else:
+        assert exit_info.value.code == 1 and replayed['ok'] is False
+        assert 'finetuned top-1 is NOT clearly above chance' in printed

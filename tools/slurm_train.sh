@@ -50,6 +50,10 @@ while :; do   # wait returns early when a trapped signal arrives; wait again for
   wait "$step_pid"; code=$?
   kill -0 "$step_pid" 2>/dev/null || break
 done
+if [ "$code" -gt 128 ]; then   # 128+n may be the cut-short wait, not the tasks: ask once more
+  wait "$step_pid" 2>/dev/null; status=$?
+  [ "$status" -ne 127 ] && code=$status   # 127: already collected above, so 128+n was theirs
+fi
 
 if [ "$requeue" = 1 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
   scontrol requeue "$SLURM_JOB_ID" && echo "[slurm_train] requeued; the next start resumes"

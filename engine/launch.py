@@ -100,7 +100,8 @@ def fit_to_machine(cfg):
         return None
     note = None
     if use_fp32(cfg):
-        note = 'no GPU: training in fp32 (float32) with OptimWrapper instead of the config\'s AmpOptimWrapper'
+        note = ('no GPU: training in fp32 (float32) with OptimWrapper instead of the config\'s '
+                'AmpOptimWrapper')
         print_log(note, logger='current')
     if cfg.get('launcher', 'none') != 'none':
         cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'

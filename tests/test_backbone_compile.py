@@ -81,8 +81,8 @@ def test_default_inductor_compile_matches_eager_on_a_small_custom_size(monkeypat
     """``compile=True`` is what the configs use: the default backend, inductor, not aot_eager."""
     import torch._inductor.config as inductor_config
     monkeypatch.setattr(inductor_config, 'compile_threads', 1)   # no worker pool on a 2-core CPU
-    # as in a fresh process: the tests above traced the same function at other shapes, which
-    # makes dynamo retry it with dynamic shapes (inductor then fails on a symbolic size check)
+    # as in a user's process: the tests above traced the same function with other backends, and
+    # dynamo's automatic-dynamic state is per code object, shared across those compiled wrappers
     torch._dynamo.reset()
     arch = dict(depths=(1, 1, 1, 1), dims=(8, 16, 24, 32))
     torch.manual_seed(0)
@@ -105,3 +105,9 @@ def test_default_inductor_compile_matches_eager_on_a_small_custom_size(monkeypat
         for o in outs_c).backward()
     for (name, p_e), p_c in zip(eager.named_parameters(), compiled.parameters()):
         torch.testing.assert_close(p_c.grad, p_e.grad, rtol=1e-3, atol=1e-5, msg=name)
+    # a second input size, as a detector's keep-ratio test images give (dynamo then recompiles
+    # with dynamic shapes)
+    x2 = torch.randn(1, 3, 96, 64)
+    with torch.no_grad():
+        for e, c in zip(eager(x2), compiled(x2)):
+            torch.testing.assert_close(c, e, rtol=1e-4, atol=1e-5)

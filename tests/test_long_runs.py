@@ -7,6 +7,7 @@ import io
 import os
 import os.path as osp
 import textwrap
+import uuid
 
 import numpy as np
 import pytest
@@ -168,8 +169,11 @@ def test_non_finite_loss_steps_are_skipped_then_stop_and_the_last_checkpoint_res
 
     monkeypatch.setattr(BaseModel, 'parse_losses', nan_at_3_and_from_5)
     work = tmp_path / 'work'
+    # a name of its own: mmengine names the logger after the second the Runner starts, and reuses
+    # (with its log file in another work dir) one that an earlier test made in the same second
+    name = f'experiment_name=nonfinite-{uuid.uuid4().hex}'
     with pytest.raises(SystemExit) as exit_info:
-        pretrain_tool.main([config, '--work-dir', str(work)])
+        pretrain_tool.main([config, '--work-dir', str(work), '--cfg-options', name])
     assert exit_info.value.code == 1
     log = capsys.readouterr()
     errors = [line for line in log.err.splitlines() if line.startswith('error')]

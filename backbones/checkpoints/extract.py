@@ -8,8 +8,11 @@ Before anything is written, the result is read back the way ``init_cfg`` reads i
 strictly into a ConvNeXt V2 of the size found; the file is written atomically and an existing one
 is kept unless ``force``.
 """
+import contextlib
 import os.path as osp
 from collections import Counter
+
+import torch
 
 from engine.atomic_io import atomic_save
 
@@ -22,13 +25,17 @@ FORMATS = ('backbone', 'mmdet')
 WEIGHTS = ('auto', 'ema', 'raw')
 
 
-def backbone_of_size(canonical, source, norm_out=False):
-    """A fresh ConvNeXtV2 of the size the canonical weights have."""
+def backbone_of_size(canonical, source, norm_out=False, device=None, **options):
+    """A fresh ConvNeXtV2 of the size and input channels the canonical weights have, built on
+    ``device`` ('meta': no memory, for checking a file key by key and shape by shape)."""
     arch = infer_arch(canonical)
     if arch is None:
         raise CheckpointError(f'{source} has no ConvNeXt V2 stem/downsample weights; '
                               'is it a ConvNeXt V2 checkpoint?')
-    return ConvNeXtV2(arch=dict(depths=arch[0], dims=arch[1]), norm_out=norm_out)
+    in_channels = canonical['downsample_layers.0.0.weight'].shape[1]
+    with torch.device(device) if device else contextlib.nullcontext():
+        return ConvNeXtV2(arch=dict(depths=arch[0], dims=arch[1]), in_channels=in_channels,
+                          norm_out=norm_out, **options)
 
 
 def split_fcmae(canonical, source):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from tools import benchmark
+from benchmarks import training_speed as benchmark
 from tools.benchmark import main
 
 QUICK = ['--device', 'cpu', '--sizes', 'atto', '--fcmae-sizes', 'atto', '--batch', '2',

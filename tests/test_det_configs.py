@@ -101,7 +101,7 @@ def test_lr_is_scaled_to_the_real_total_batch():
 @pytest.mark.parametrize('size', ['base'])
 def test_mask_rcnn_flops_match_table_6(size):
     """Table 6: Mask R-CNN ConvNeXt V2-B, 486G FLOPs at 1280x800 (within 3%)."""
-    from tools.analyze_complexity import complexity
+    from downstream.complexity import complexity
     torch.set_num_threads(2)
     info = complexity(load(COCO_CONFIGS[size]), 1280, 800)
     paper = {'base': 486}[size]   # Table 6, typed from the paper

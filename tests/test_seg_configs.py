@@ -151,7 +151,7 @@ def test_upernet_base_params_and_flops_match_table7(one_thread):
     MACs, 0.002%). ``python tools/analyze_complexity.py <base config> --size 2048x512`` counts the
     full size directly: 1170.9G (this test's estimate: 1171.3G), but takes minutes on 2 CPU cores.
     """
-    from tools.analyze_complexity import PAPER, complexity
+    from downstream.complexity import PAPER, complexity
     table, paper_params, paper_flops = PAPER[('mmseg', 'base', (2048, 512))]
     assert table == 'Table 7' and (paper_params, paper_flops) == (122, 1170)
     info = complexity(load(osp.join(SEG_DIR, 'upernet_convnextv2-base_8xb2-amp-160k_ade20k-512x512.py')),

@@ -12,13 +12,12 @@ import subprocess
 import sys
 
 import pytest
-import torch
-from mmengine.config import Config
 
 from backbones.checkpoints.load import read_checkpoint
 from downstream.synthetic_coco import make_synthetic_coco
 from engine.launch import REPO_ROOT
-from tools.quickstart_det import TOY_CONFIG, data_options
+from downstream import quickstart
+from downstream.quickstart import TOY_CONFIG, data_options
 
 TRAIN_IMAGES = 16
 # pycocotools' summary line, e.g. " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | ..."
@@ -118,7 +117,7 @@ DDP_IMAGES = 4   # 2 optimizer steps
 def test_two_process_torchrun_training_matches_single_process(coco, tmp_path):
     """DDP through mmengine with the gloo backend: after 2 steps on 2 x 1 images the weights equal
     one process's on the same 2 images per step (gradient accumulation), up to float rounding."""
-    from tools.quickstart_det import write_untrained_checkpoint
+    from downstream.quickstart import write_untrained_checkpoint
     config = tmp_path / 'exact.py'
     config.write_text(EXACT_CONFIG)
     initial = write_untrained_checkpoint(str(config), data_options(coco), str(tmp_path / 'init.pth'))
@@ -195,14 +194,15 @@ def test_default_job_learns_a_small_set(tmp_path, capsys, monkeypatch):
     result = json.loads((work_dir / 'default_result.json').read_text())
     printed = capsys.readouterr().out
     assert exit_info.value.code == 0 and result['ok'] is True, printed[-2000:]
-    gains = {k: result['trained'][k] - result['untrained'][k] for k in quickstart_det.REPORTED}
+    gains = {k: result['trained'][k] - result['untrained'][k] for k in quickstart.REPORTED}
     for metric, gain in gains.items():
         margin = SHORT_JOB_MARGINS['--min-gain-50' if metric.endswith('_50') else '--min-gain']
         assert gain >= margin, f'{metric}: +{gain:.3f} < +{margin}'
     assert 'are clearly above' in printed
 
     # the failure path: the same run judged against margins it did not reach
-    monkeypatch.setattr(quickstart_det, 'run_tool', lambda *args, **kwargs: None)   # no retraining
+    for module in (quickstart_det, quickstart):   # no retraining, no re-evaluation
+        monkeypatch.setattr(module, 'run_tool', lambda *args, **kwargs: None)
     ap_gain = min(gains['bbox_mAP'], gains['segm_mAP'])
     ap50_gain = min(gains['bbox_mAP_50'], gains['segm_mAP_50'])
     with pytest.raises(SystemExit) as exit_info:

@@ -53,7 +53,9 @@ def read_checkpoint(path, name=None):
                 f'could run code); if you trust the file, allow-list the type (torch.serialization.'
                 f'add_safe_globals([{name}]), see engine/mmengine_compat.py), or convert the file to '
                 f'plain tensors (torch.save of its state dict)') from None
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = str(err).strip().splitlines()[0] if str(err).strip() else ''
+        if not first or first.isdigit():   # e.g. torch's bare '101' for a text file
+            first = f'{type(err).__name__} {first}'.strip()
         raise CheckpointError(f'cannot read checkpoint {name}: {first}; the file is corrupt, '
                               'truncated or not a PyTorch checkpoint - download or convert it again')
 

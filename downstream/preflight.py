@@ -99,7 +99,7 @@ def check_backbone_checkpoint(backbone_cfg, path, prefix=None):
     with torch.device('meta'):
         backbone = ConvNeXtV2(**kwargs)
     try:
-        _, state_dict = canonical_backbone_weights(read_checkpoint(path), path, prefix)
+        _, state_dict = canonical_backbone_weights(read_checkpoint(path, mmap=True), path, prefix)
         with warnings.catch_warnings():  # copying into meta tensors is the intended no-op
             warnings.simplefilter('ignore', UserWarning)
             load_canonical(backbone, state_dict, source=path)
@@ -113,7 +113,7 @@ def check_model_checkpoint(model_cfg, path):
         raise PreflightError(f'checkpoint {path} does not exist; pass the .pth that '
                              'tools/train.py wrote into its work dir')
     try:
-        obj = read_checkpoint(path)
+        obj = read_checkpoint(path, mmap=True)
     except CheckpointError as err:
         raise PreflightError(str(err)) from None
     state_dict = obj.get('state_dict', obj) if isinstance(obj, dict) else None

@@ -48,9 +48,14 @@ def split_fcmae(canonical, source):
     return weights, model, dropped
 
 
-def package(weights, fmt):
+def check_format(fmt, option='--format'):
+    """Refuse an output format this module cannot write, naming the ones it can."""
     if fmt not in FORMATS:
-        raise CheckpointError(f'--format {fmt}: choose one of {", ".join(FORMATS)}')
+        raise CheckpointError(f'{option} {fmt}: choose one of {", ".join(FORMATS)}')
+
+
+def package(weights, fmt):
+    check_format(fmt)
     if fmt == 'backbone':
         return dict(weights)
     return {'state_dict': {f'backbone.{k}': v for k, v in weights.items()}}
@@ -65,8 +70,7 @@ def verify_and_save(out, dst, depths, dims):
 
 def convert_fcmae(src, dst, fmt='backbone', force=False):
     """FCMAE checkpoint ``src`` -> backbone weights in ``dst``; return the report lines."""
-    if fmt not in FORMATS:
-        raise CheckpointError(f'--format {fmt}: choose one of {", ".join(FORMATS)}')
+    check_format(fmt)
     _refuse_overwrite(dst, force)
     layout, canonical = canonical_backbone_weights(read_checkpoint(src), src)
     if 'FCMAE' not in layout:
@@ -127,8 +131,7 @@ def export_backbone(src, dst=None, weights='auto', tag='1k_224', force=False, fm
 
     ``fmt='backbone'``: the backbone's own names; ``'mmdet'``: ``backbone.``-prefixed (both under
     ``state_dict``, next to a ``meta`` that says where they came from)."""
-    if fmt not in FORMATS:
-        raise CheckpointError(f'--format {fmt}: choose one of {", ".join(FORMATS)}')
+    check_format(fmt)
     backbone, (depths, dims), report = backbone_weights(read_checkpoint(src), src, weights)
     size = arch_name(depths, dims)
     dst = dst or default_backbone_path(size, tag)

@@ -32,10 +32,12 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be loaded as asked; the message says why and what to do."""
 
 
-def read_checkpoint(path, name=None):
+def read_checkpoint(path, name=None, mmap=False):
     """torch.load with ``weights_only=True`` (plus the few types real checkpoints hold).
 
-    ``name`` stands for ``path`` in the messages (the URL of a file being downloaded)."""
+    ``name`` stands for ``path`` in the messages (the URL of a file being downloaded). ``mmap``
+    maps the tensors instead of reading them (a check before the Runner, which reads the file
+    again, then costs no second copy in memory); files of torch's old format are read whole."""
     name = name or path
     if not os.path.isfile(path):
         raise CheckpointError(f'checkpoint {name} does not exist; check the path (see README: '
@@ -43,6 +45,8 @@ def read_checkpoint(path, name=None):
     try:
         # No `safe_globals` context here: on exit it removes its types from the process-wide
         # allow-list of mmengine_compat, and a later mmengine resume in the process then fails.
+        if mmap and zipfile.is_zipfile(path):
+            return torch.load(path, map_location='cpu', weights_only=True, mmap=True)
         return torch.load(path, map_location='cpu', weights_only=True)
     except Exception as err:  # noqa: BLE001 - any failure here means an unreadable file
         refused = _REFUSED_GLOBAL.search(str(err))

@@ -13,7 +13,7 @@ from engine.atomic_io import atomic_replace
 
 from ..convnextv2 import ConvNeXtV2
 from .download import cache_path, cached_file
-from .extract import FORMATS, convert_fcmae, export_backbone
+from .extract import check_format, convert_fcmae, export_backbone
 from .load import CheckpointError, load_pretrained
 from .released import RELEASES, release
 
@@ -49,8 +49,7 @@ def save_release(path, size, kind, out=None, fmt=None, force=False):
             raise CheckpointError(f'{out} exists; pass --force to overwrite it')
         _copy(path, out)
         return out, [f'copied to {out}']
-    if fmt not in FORMATS:
-        raise CheckpointError(f'--convert {fmt}: choose one of {", ".join(FORMATS)}')
+    check_format(fmt, option='--convert')
     out = out or osp.join('checkpoints', f'convnextv2_{size}_{_tag(kind)}_{fmt}.pth')
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     if kind == 'fcmae':

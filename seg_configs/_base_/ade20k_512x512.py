@@ -1,5 +1,5 @@
 # ADE20K (ADEChallengeData2016 layout, 150 classes, 0 = "other" -> ignored by reduce_zero_label),
-# written from mmseg's datasets/ade20k.py. CheckedADE20KDataset / CheckSegMap (tools/seg_data_checks.py)
+# written from mmseg's datasets/ade20k.py. CheckedADE20KDataset / CheckSegMap (downstream/seg_data_checks.py)
 # fail with the file's name on a broken layout, a label map of the wrong size or out-of-range labels.
 _base_ = []  # none; assigned before the import so that mmengine reads a classic config
 from downstream.seg_pipelines import ade20k_pipelines  # noqa: E402

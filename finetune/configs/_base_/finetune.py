@@ -1,6 +1,6 @@
 # ConvNeXt V2 end-to-end ImageNet finetune (paper Appendix A.2) on mmengine's Runner.
 #
-# `recipe` holds the numbers of the paper's tables; tools/finetune_imagenet.py (tools/finetune_recipe.py)
+# `recipe` holds the numbers of the paper's tables; finetune/recipe.py
 # derives the optimizer, schedule, model, data and EMA settings below from it, so a size config
 # only states the rows of its table. Print what a config will run with:
 #   python tools/finetune_imagenet.py CONFIG --print-recipe

@@ -348,10 +348,12 @@ def test_a_finetuned_official_checkpoint_is_not_taken_for_fcmae(tmp_path):
         convert_tool.main([str(src), str(tmp_path / 'out.pth')])
 
 
-# -- the README's commands, as written ------------------------------------------------------------
+# -- the README's and docs/ pages' commands, as written -----------------------------------------
 def readme_commands(tool):
-    with open(osp.join(REPO, 'README.md')) as f:
-        lines = [line.strip() for line in f]
+    lines = []
+    for page in ['README.md'] + sorted(glob.glob('docs/*.md', root_dir=REPO)):
+        with open(osp.join(REPO, page)) as f:
+            lines += [line.strip() for line in f]
     return [shlex.split(line, comments=True)[2:] for line in lines
             if line.startswith(f'python tools/{tool}.py ')]
 

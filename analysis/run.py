@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 
 import torch
 from torch.utils.data import DataLoader
+from tqdm import tqdm
 
 from .checkpoints import backbone_from_checkpoint
 from .cosine_distance import DistanceMeter
 from .features import blocks_of, capture, tapped
 from .images import LabelledImages, balanced_subset, list_images, to_display
 from .plots import plot_activation_maps, plot_cosine_distance, plot_selectivity
-from .progress import progress
 from .selectivity import ClassMeanMeter
 
 ANALYSES = ('distance', 'maps', 'selectivity')
@@ -142,7 +142,7 @@ def _statistics(model, dataset, options, analyses, device, dtype, num_classes, n
     loader = DataLoader(dataset, batch_size=options.batch_size, num_workers=options.workers,
                         pin_memory=device.type == 'cuda')
     with tapped(model, on_features, taps=sorted(taps)), _autocast(device, dtype):
-        for images, labels in progress(loader, len(loader), name):
+        for images, labels in tqdm(loader, total=len(loader), desc=name, unit='batch', dynamic_ncols=True):
             batch_labels['labels'] = labels
             model(images.to(device, non_blocking=True))
     selectivity = None

@@ -251,9 +251,3 @@ def test_fp16_on_cpu_is_refused_in_one_line(imagenet, tmp_path, capsys):
         analyze_features.main([str(tmp_path / 'a.pth'), '--images', imagenet, '--device', 'cpu',
                                '--dtype', 'fp16', '--out-dir', str(tmp_path / 'out')])
     assert 'fp16 needs a GPU' in capsys.readouterr().err
-
-
-def test_plain_progress_bar_passes_every_item_through(capsys):
-    from analysis.progress import _plain
-    assert list(_plain(iter(range(5)), 5, 'ckpt')) == [0, 1, 2, 3, 4]
-    assert '5/5 batches' in capsys.readouterr().err

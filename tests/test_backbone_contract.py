@@ -1,5 +1,5 @@
 """The OpenMMLab backbone contract: registries, out_indices/norms, freezing, with_cp, drop path,
-init_cfg loading, bad arguments (issue 2)."""
+init_cfg loading, bad arguments."""
 import pytest
 import torch
 

@@ -1,5 +1,5 @@
 """Every checkpoint layout, written from a model, loads back with identical outputs; bad files fail
-with one clear line (issue 2)."""
+with one clear line."""
 import math
 
 import pytest

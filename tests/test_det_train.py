@@ -160,7 +160,7 @@ def test_demo_draws_boxes_and_masks(coco, single_run, tmp_path):
     assert (drawn.astype(int) - original).any()     # something was drawn
 
 
-# Margins of the short default-job test (seed 0). Measured once (issue 18), 120 iterations, the
+# Margins of the short default-job test (seed 0). Measured once, 120 iterations, the
 # gains over the untrained model (which scores 0.000 everywhere) were
 #   seed   box AP  box AP50  mask AP  mask AP50
 #   0      0.065   0.177     0.042    0.136

@@ -1,4 +1,4 @@
-"""Long runs (issue 13), the fast part: broken-file detection, the finetune/FCMAE datasets and hook,
+"""Long runs, the fast part: broken-file detection, the finetune/FCMAE datasets and hook,
 the non-finite guard, a failed checkpoint write, tools/check_dataset.py, and every config family
 wired up. The det/seg end-to-end runs are in test_long_runs_det.py / test_long_runs_seg.py."""
 import errno

@@ -1,4 +1,4 @@
-"""Long det runs survive kills, preemption and bad files (issue 13), on the CPU toy config.
+"""Long det runs survive kills, preemption and bad files, on the CPU toy config.
 
 3 training images, batch 1: 3 iterations per epoch, 6 in all, a checkpoint every 2 iterations.
 The limit on skipped files and the NaN stop are checked on FCMAE in test_long_runs.py (same hooks).

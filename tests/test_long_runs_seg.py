@@ -1,4 +1,4 @@
-"""Long seg runs survive kills and bad files (issue 13), on the CPU toy config.
+"""Long seg runs survive kills and bad files, on the CPU toy config.
 
 An iteration-based run: 8 training images, batch 2 (4 iterations per pass over the data). The
 SIGKILL-inside-a-write and SIGTERM cases run on det (test_long_runs_det.py), the NaN stop and the

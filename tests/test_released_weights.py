@@ -1,5 +1,5 @@
 """URL init_cfg, the official release table, tools/download_weights.py and the released pt_only
-FCMAE files (issue 12). Offline: a loopback HTTP server on 127.0.0.1, TORCH_HOME in tmp_path."""
+FCMAE files. Offline: a loopback HTTP server on 127.0.0.1, TORCH_HOME in tmp_path."""
 import collections
 import glob
 import os

@@ -1,4 +1,4 @@
-"""mmengine 0.10.7 resumes its own checkpoints on torch >= 2.6 with weights_only kept on (issue 2)."""
+"""mmengine 0.10.7 resumes its own checkpoints on torch >= 2.6 with weights_only kept on."""
 import copy
 
 import pytest

@@ -76,7 +76,7 @@ def test_recipe_follows_appendix_a4(path):
     assert dataset.type == 'CheckedADE20KDataset' and dataset.data_root.endswith('ADEChallengeData2016')
     assert dataset.data_prefix == dict(img_path='images/training', seg_map_path='annotations/training')
     steps = {t['type']: t for t in dataset.pipeline}
-    # training loads with the skipping variants (issue 13: unreadable files skipped and counted)
+    # training loads with the skipping variants (unreadable files skipped and counted)
     assert steps['SafeLoadImageFromFile'] and steps['CheckSegMap']['skip_mismatched'] is True
     assert steps['SafeLoadSegAnnotations']['reduce_zero_label'] is True
     assert steps['RandomCrop']['crop_size'] == (crop, crop)

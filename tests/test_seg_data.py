@@ -69,7 +69,7 @@ def test_missing_label_map_names_it(root):
 
 
 def test_label_map_of_another_size_names_it(root, tmp_path, monkeypatch):
-    """Training skips the sample (another one is drawn) and reports the file (issue 13)."""
+    """Training skips the sample (another one is drawn) and reports the file."""
     from engine import skipped_samples
     monkeypatch.setenv(skipped_samples.DIR_VARIABLE, str(tmp_path / 'records'))
     path = osp.join(root, TRAIN_LABELS, 'ADE_train_00000001.png')

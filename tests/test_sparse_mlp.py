@@ -1,4 +1,4 @@
-"""The gathered ("sparse") MLP path of the masked encoder equals the masked-dense path (issue 9),
+"""The gathered ("sparse") MLP path of the masked encoder equals the masked-dense path,
 and neither lets removed pixels reach visible features (paper §3)."""
 import pytest
 import torch

@@ -1,6 +1,6 @@
 """Training-step speed and peak memory, side by side with the named peer, in one table.
 
-Rows (issue 9):
+Rows:
   backbone  this ConvNeXt V2 classifier vs timm's ``convnextv2_*`` at equal numerics (same weights,
             dtype, memory format, batch), eager and ``torch.compile``d;
   fcmae     FCMAE pretraining steps (encoder + decoder + loss), masked-dense vs the sparse path

@@ -14,6 +14,7 @@ from mmengine.runner import find_latest_checkpoint
 
 from .messages import fail
 from .skipped_samples import clear_records, set_records_dir
+from .work_dir_guard import WorkDirError, claim_work_dir
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
@@ -26,6 +27,8 @@ def add_launch_arguments(parser, amp_help='mixed precision (needs a GPU)'):
     parser.add_argument('--work-dir', help='logs and checkpoints (default work_dirs/<config name>)')
     parser.add_argument('--resume', nargs='?', const='auto',
                         help='resume from CKPT, or (no value) from the work dir\'s last checkpoint')
+    parser.add_argument('--overwrite', action='store_true',
+                        help='start a fresh run even though the work dir holds checkpoints')
     if amp_help:
         parser.add_argument('--amp', action='store_true', help=amp_help)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
@@ -56,8 +59,14 @@ def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
     return cfg
 
 
-def set_resume(cfg, resume):
-    """Apply ``--resume [CKPT]``; True when the run will start from a checkpoint."""
+def set_resume(cfg, resume, overwrite=False):
+    """Apply ``--resume [CKPT]``; True when the run will start from a checkpoint. First claims the
+    work dir (engine/work_dir_guard.py): a fresh run does not start over an earlier run's
+    checkpoints without ``--overwrite``, and no two runs share a work dir at once."""
+    try:
+        claim_work_dir(cfg.work_dir, resume is not None, overwrite)
+    except WorkDirError as err:
+        fail(str(err))
     if resume is None:
         clear_records(cfg.work_dir)   # a fresh run does not inherit an old run's skipped files
         return False

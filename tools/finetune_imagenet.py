@@ -60,7 +60,7 @@ def build_config(args):
                            note=note)
     if args.amp:
         use_amp(cfg)
-    set_resume(cfg, args.resume)
+    set_resume(cfg, args.resume, args.overwrite)
     return cfg
 
 

@@ -33,7 +33,7 @@ def build_config(args):
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     if args.fp32:
         use_fp32(cfg)
-    set_resume(cfg, args.resume)
+    set_resume(cfg, args.resume, args.overwrite)
     return cfg
 
 

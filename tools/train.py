@@ -33,7 +33,7 @@ def main(argv=None):
     if args.amp:
         use_amp(cfg)
     fit_to_machine(cfg)
-    resuming = set_resume(cfg, args.resume)
+    resuming = set_resume(cfg, args.resume, args.overwrite)
     if resuming:   # resuming restores every weight: the backbone's initial checkpoint is not read
         preflight.drop_initial_weights(cfg.model)
     try:

@@ -24,7 +24,7 @@ def ensure_dataset(root, train_images, val_images):
         print(f'using the synthetic COCO set in {root}')
         return
     print(f'making a synthetic COCO set in {root} ({train_images} train, {val_images} val images)')
-    make_synthetic_coco(root, train_images, val_images)
+    make_synthetic_coco(root, train_images, val_images, force=True)   # an incomplete set is replaced
 
 
 def data_options(root):
@@ -80,7 +80,7 @@ def _as_dict(options):
 def evaluate(config, checkpoint, options, work_dir, name):
     out = osp.join(work_dir, f'metrics_{name}.json')
     run_tool('test.py', config, checkpoint, '--work-dir', osp.join(work_dir, f'test_{name}'),
-             '--metrics-out', out, '--cfg-options', *options)
+             '--metrics-out', out, '--force', '--cfg-options', *options)
     with open(out) as f:
         return {k.split('/')[-1]: v for k, v in json.load(f).items()}
 

@@ -67,12 +67,16 @@ def synthetic_sample(rng, height, width):
     return np.clip(image, 0, 255).astype(np.uint8), label
 
 
-def make_synthetic_ade20k(out, num_train=96, num_val=24, size=(96, 128), seed=0):
+def make_synthetic_ade20k(out, num_train=96, num_val=24, size=(96, 128), seed=0, force=False):
     """Write the set under ``out/ADEChallengeData2016`` and return that data root.
 
     ``size`` is the (min, max) of the image height and width (each drawn per image).
     """
     root = os.path.join(out, 'ADEChallengeData2016')
+    from engine.work_dir_guard import check_output_free
+    if check_output_free(root, force, 'the synthetic ADE20K set'):   # replaced only with force
+        import shutil
+        shutil.rmtree(root)
     rng = np.random.default_rng(seed)
     for split, count in (('training', num_train), ('validation', num_val)):
         image_dir = os.path.join(root, 'images', split)

@@ -115,8 +115,23 @@ def _image_with_visible_shapes(rng, height, width, max_objects):
     return np.clip(image, 0, 255).astype(np.uint8), visible
 
 
-def make_synthetic_coco(out_dir, num_train=200, num_val=50, image_size=128, max_objects=5, seed=0):
-    """Write the whole set under ``out_dir``; return the paths of the two annotation files."""
+def make_synthetic_coco(out_dir, num_train=200, num_val=50, image_size=128, max_objects=5, seed=0,
+                        force=False):
+    """Write the whole set under ``out_dir``; return the paths of the two annotation files.
+
+    An existing set there (an annotation file or a non-empty image folder) is replaced only with
+    ``force`` (its annotation files and image folders are removed first); otherwise
+    ``engine.work_dir_guard.WorkDirError``."""
+    import shutil
+    from engine.work_dir_guard import check_output_free
+    made = [os.path.join(out_dir, 'annotations', f'instances_{s}.json') for s in ('train2017', 'val2017')]
+    made += [os.path.join(out_dir, s) for s in ('train2017', 'val2017')]
+    for path in made:
+        if check_output_free(path, force, 'the synthetic COCO set part'):
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
     rng = np.random.default_rng(seed)
     os.makedirs(os.path.join(out_dir, 'annotations'), exist_ok=True)
     paths = []

@@ -55,10 +55,17 @@ def draw_sample(name, size, rng):
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8))
 
 
-def make_dataset(out, num_classes=8, train_per_class=64, val_per_class=16, size=64, seed=0):
-    """Write the folder; return {split: number of images}."""
+def make_dataset(out, num_classes=8, train_per_class=64, val_per_class=16, size=64, seed=0,
+                 force=False):
+    """Write the folder; return {split: number of images}. A non-empty ``out/train`` or ``out/val``
+    is replaced only with ``force``; otherwise ``engine.work_dir_guard.WorkDirError``."""
     if not 2 <= num_classes <= len(CLASSES):
         raise ValueError(f'num_classes must be in 2..{len(CLASSES)}, got {num_classes}')
+    import shutil
+    from engine.work_dir_guard import check_output_free
+    for split in ('train', 'val'):
+        if check_output_free(os.path.join(out, split), force, 'the synthetic image folder'):
+            shutil.rmtree(os.path.join(out, split))
     rng = np.random.default_rng(seed)
     counts = {}
     for split, per_class in (('train', train_per_class), ('val', val_per_class)):

@@ -27,10 +27,15 @@ def synthetic_image(rng, size, num_shapes):
     return image
 
 
-def make_image_folder(root, num_images=64, size=128, num_classes=4, seed=0):
-    """Write ``num_images`` images of ``size`` x ``size`` below ``root/train``; return that folder."""
+def make_image_folder(root, num_images=64, size=128, num_classes=4, seed=0, force=False):
+    """Write ``num_images`` images of ``size`` x ``size`` below ``root/train``; return that folder.
+    A non-empty ``root/train`` is replaced only with ``force`` (else ``WorkDirError``)."""
     rng = np.random.default_rng(seed)
     train = os.path.join(root, 'train')
+    from engine.work_dir_guard import check_output_free
+    if check_output_free(train, force, 'the synthetic image folder'):
+        import shutil
+        shutil.rmtree(train)
     for index in range(num_images):
         label = index % num_classes
         folder = os.path.join(train, f'class_{label}')

@@ -21,6 +21,7 @@ import torch
 from benchmarks.training_speed import (NotTheSameComputation, backbone_rows, dense_task_rows,
                                        fcmae_rows, markdown)
 from engine.messages import fail
+from engine.work_dir_guard import WorkDirError, check_output_free
 
 
 def parse_args(argv=None):
@@ -42,6 +43,8 @@ def parse_args(argv=None):
     parser.add_argument('--quick', action='store_true',
                         help='CPU-sized run: atto only, batch 8 at 64px, det/seg atto at 256px')
     parser.add_argument('--out', default='outputs/benchmark')
+    parser.add_argument('--force', action='store_true',
+                        help='replace an earlier benchmark.json / benchmark.md in --out')
     args = parser.parse_args(argv)
     if args.quick:
         args.sizes, args.fcmae_sizes, args.det_size = 'atto', 'atto', 'atto'
@@ -53,6 +56,11 @@ def parse_args(argv=None):
 # -- timing ------------------------------------------------------------------------------------
 def main(argv=None):
     args = parse_args(argv)
+    for name in ('benchmark.json', 'benchmark.md'):   # before the (long) timing, not after it
+        try:
+            check_output_free(os.path.join(args.out, name), args.force, 'the benchmark output')
+        except WorkDirError as err:
+            fail(str(err))
     from mmengine.logging import MMLogger
     MMLogger.get_instance('mmengine', log_level='WARNING')   # no per-parameter init dump
     cuda = args.device.startswith('cuda')

@@ -12,6 +12,8 @@ label. The toy config ``seg_configs/upernet_convnextv2-atto_toy-synthetic-ade20k
 import argparse
 
 from downstream.synthetic_ade20k import make_synthetic_ade20k
+from engine.messages import fail
+from engine.work_dir_guard import WorkDirError
 
 
 def main():
@@ -22,9 +24,13 @@ def main():
     parser.add_argument('--min-size', type=int, default=96)
     parser.add_argument('--max-size', type=int, default=128)
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--force', action='store_true', help='replace an existing set there')
     args = parser.parse_args()
-    root = make_synthetic_ade20k(args.out, args.train, args.val, (args.min_size, args.max_size),
-                                 args.seed)
+    try:
+        root = make_synthetic_ade20k(args.out, args.train, args.val,
+                                     (args.min_size, args.max_size), args.seed, force=args.force)
+    except WorkDirError as err:
+        fail(str(err))
     print(f'wrote {args.train} training and {args.val} validation images to {root}')
 
 

@@ -21,6 +21,8 @@ import json
 import sys
 
 from downstream.synthetic_coco import make_synthetic_coco
+from engine.messages import fail
+from engine.work_dir_guard import WorkDirError
 
 
 def parse_args(argv=None):
@@ -31,6 +33,7 @@ def parse_args(argv=None):
     parser.add_argument('--size', type=int, default=128, help='longest image side in pixels')
     parser.add_argument('--max-objects', type=int, default=5, help='shapes drawn per image')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--force', action='store_true', help='replace an existing set there')
     return parser.parse_args(argv)
 
 
@@ -38,8 +41,12 @@ def main(argv=None):
     args = parse_args(argv)
     if args.train < 1 or args.val < 1 or args.size < 64:
         sys.exit('make_synthetic_coco: need --train >= 1, --val >= 1 and --size >= 64')
-    for path in make_synthetic_coco(args.out_dir, args.train, args.val, args.size,
-                                    args.max_objects, args.seed):
+    try:
+        paths = make_synthetic_coco(args.out_dir, args.train, args.val, args.size,
+                                    args.max_objects, args.seed, force=args.force)
+    except WorkDirError as err:
+        fail(str(err))
+    for path in paths:
         with open(path) as f:
             coco = json.load(f)
         print(f'{path}: {len(coco["images"])} images, {len(coco["annotations"])} instances')

@@ -11,6 +11,8 @@ operations, flips and random crops, and an Atto learns it from scratch on a CPU 
 """
 import argparse
 
+from engine.messages import fail
+from engine.work_dir_guard import WorkDirError
 from finetune.synthetic import make_dataset
 
 
@@ -22,9 +24,13 @@ def main(argv=None):
     parser.add_argument('--val-per-class', type=int, default=16)
     parser.add_argument('--size', type=int, default=64, help='image side in pixels')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--force', action='store_true', help='replace an existing set there')
     args = parser.parse_args(argv)
-    counts = make_dataset(args.out, args.classes, args.train_per_class, args.val_per_class,
-                          args.size, args.seed)
+    try:
+        counts = make_dataset(args.out, args.classes, args.train_per_class, args.val_per_class,
+                              args.size, args.seed, force=args.force)
+    except WorkDirError as err:
+        fail(str(err))
     print(f'wrote {counts["train"]} train and {counts["val"]} val images '
           f'({args.classes} classes, {args.size}x{args.size}) to {args.out}')
 

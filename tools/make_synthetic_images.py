@@ -5,7 +5,8 @@
 """
 import argparse
 
-
+from engine.messages import fail
+from engine.work_dir_guard import WorkDirError
 from pretrain.synthetic import make_image_folder
 
 
@@ -16,8 +17,13 @@ def main(argv=None):
     parser.add_argument('--size', type=int, default=128, help='image side in pixels')
     parser.add_argument('--classes', type=int, default=4, help='number of class folders')
     parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--force', action='store_true', help='replace an existing set there')
     args = parser.parse_args(argv)
-    train = make_image_folder(args.out, args.num, args.size, args.classes, args.seed)
+    try:
+        train = make_image_folder(args.out, args.num, args.size, args.classes, args.seed,
+                                  force=args.force)
+    except WorkDirError as err:
+        fail(str(err))
     print(f'wrote {args.num} images of {args.size}x{args.size} to {train}')
 
 

@@ -8,6 +8,9 @@
    minutes on a 2-core CPU) and evaluates the result with tools/test.py;
 4. prints box and mask AP of both and exits non-zero unless the trained model is clearly better.
 
+Run again, it replaces its own earlier outputs in --work-dir (untrained.pth, metrics_*.json, test_*/,
+train/ with the training checkpoints: tools/train.py --overwrite, tools/test.py --force) and says so.
+
 Steps 2-3 run the same tools/train.py and tools/test.py commands as real COCO training does.
 """
 import argparse
@@ -46,14 +49,18 @@ def main(argv=None):
     train_options = options + [f'randomness.seed={args.seed}', 'val_cfg=None',
                                'val_dataloader=None', 'val_evaluator=None']
 
+    train_dir = osp.join(args.work_dir, 'train')
+    if osp.isfile(osp.join(args.work_dir, 'default_result.json')) or osp.isdir(train_dir):
+        print(f'replacing the previous quickstart run\'s outputs in {args.work_dir}')
     untrained_ckpt = write_untrained_checkpoint(
         args.config, options, osp.join(args.work_dir, 'untrained.pth'))
     untrained = evaluate(args.config, untrained_ckpt, options, args.work_dir, 'untrained')
 
     start, cpu_start = time.time(), children_cpu_seconds()
-    run_tool('train.py', args.config, '--work-dir', args.work_dir, '--cfg-options', *train_options)
+    run_tool('train.py', args.config, '--work-dir', train_dir, '--overwrite',
+             '--cfg-options', *train_options)
     train_seconds, train_cpu = time.time() - start, children_cpu_seconds() - cpu_start
-    with open(osp.join(args.work_dir, 'last_checkpoint')) as f:
+    with open(osp.join(train_dir, 'last_checkpoint')) as f:
         trained_ckpt = f.read().strip()
     trained = evaluate(args.config, trained_ckpt, options, args.work_dir, 'trained')
 

@@ -24,6 +24,7 @@ from downstream import preflight
 from downstream.show_dir import show_predictions
 from engine.launch import build_runner, fit_to_machine, load_config
 from engine.messages import fail
+from engine.work_dir_guard import WorkDirError, check_output_free
 
 
 def parse_args(argv=None):
@@ -32,6 +33,7 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint written by tools/train.py')
     parser.add_argument('--work-dir', help='where the test log goes')
     parser.add_argument('--metrics-out', help='also write the metrics as JSON to this file')
+    parser.add_argument('--force', action='store_true', help='replace an existing --metrics-out file')
     parser.add_argument('--tta', action='store_true',
                         help="test with the config's tta_model and tta_pipeline")
     parser.add_argument('--show-dir', help='draw the predictions on the test images into DIR '
@@ -47,6 +49,11 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    if args.metrics_out:   # before the (long) test, not after it
+        try:
+            check_output_free(args.metrics_out, args.force, '--metrics-out')
+        except WorkDirError as err:
+            fail(str(err))
     cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
     init_default_scope(cfg.get('default_scope', 'mmdet'))
     fit_to_machine(cfg)

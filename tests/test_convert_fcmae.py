@@ -120,12 +120,22 @@ def test_broken_or_foreign_inputs_fail_in_one_line_and_write_nothing(fcmae, tmp_
 def test_command_line(fcmae, tmp_path, capsys):
     src, dst = tmp_path / 'in.pth', tmp_path / 'out.pth'
     torch.save(fcmae_checkpoint(fcmae, 'official_sparse'), src)
-    main([str(src), str(dst), '--format', 'mmdet'])
+    main([str(src), '--out', str(dst), '--format', 'mmdet'])
     out = capsys.readouterr().out
     assert 'official FCMAE pretraining (sparse MinkowskiEngine)' in out
     assert 'ConvNeXt V2-atto encoder' in out
     with pytest.raises(SystemExit, match='exists; pass --force'):
+        main([str(src), '--out', str(dst)])
+
+
+def test_old_positional_out_still_works_with_a_warning(fcmae, tmp_path):
+    src, dst = tmp_path / 'in.pth', tmp_path / 'out.pth'
+    torch.save(fcmae_checkpoint(fcmae, 'ours'), src)
+    with pytest.warns(FutureWarning, match='write --out OUT'):
         main([str(src), str(dst)])
+    assert dst.is_file()
+    with pytest.raises(SystemExit):   # both spellings at once: argparse's one line
+        main([str(src), str(dst), '--out', str(dst), '--force'])
 
 
 @pytest.mark.parametrize('layout', LAYOUTS)

@@ -375,13 +375,14 @@ def make_input(name):
 def test_readme_converter_commands_run_as_written(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     commands = readme_commands('convert_fcmae')
-    assert ['convnextv2_base_1k_224_fcmae.pt', 'out.pth', '--format', 'mmdet'] in commands
+    assert ['convnextv2_base_1k_224_fcmae.pt', '--out', 'out.pth', '--format', 'mmdet'] in commands
     for args in commands:
         make_input(args[0])
         convert_tool.main(args)
         size = re.search(r'ConvNeXt V2-(\w+) encoder', capsys.readouterr().out).group(1)
-        backbone(args[1], arch=size)   # strict load of what was written
-        os.remove(args[1])
+        out = args[args.index('--out') + 1]
+        backbone(out, arch=size)   # strict load of what was written
+        os.remove(out)
 
 
 @pytest.mark.slow   # ~15 s: ConvNeXt V2-tiny files, each verified
@@ -405,6 +406,16 @@ def test_readme_download_commands_run_as_written(tmp_path, hub, server, monkeypa
         assert f"init_cfg=dict(type='Pretrained', checkpoint='{checkpoint}')" in init_line
         assert 'finite features' in out
         backbone(checkpoint, arch=args[0])   # what it prints loads
+
+
+def test_old_convert_option_still_works_with_a_warning(tmp_path, hub, server, monkeypatch):
+    monkeypatch.setattr(released, 'ROOT', server.root)
+    item = next(r for r in RELEASES if (r.size, r.kind) == ('atto', 'fcmae'))
+    server.serve(item.path, checkpoint_bytes(released_fcmae('atto'), tmp_path, 'served.pth'))
+    out = tmp_path / 'atto.pth'
+    with pytest.warns(FutureWarning, match='--convert is renamed --format'):
+        download_tool.main(['atto', 'fcmae', '--convert', 'mmdet', '--out', str(out)])
+    backbone(str(out), arch='atto')
 
 
 def test_download_tool_refuses_in_one_line(tmp_path, hub, server, monkeypatch):

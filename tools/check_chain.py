@@ -118,7 +118,7 @@ def main(argv=None):
     losses = [r['loss'] for r in scalars(fcmae_dir) if 'loss' in r]
 
     converted = osp.join(work, 'convnextv2_atto_fcmae_backbone.pth')
-    run_tool('convert_fcmae.py', last_checkpoint(fcmae_dir), converted, '--force')
+    run_tool('convert_fcmae.py', last_checkpoint(fcmae_dir), '--out', converted, '--force')
 
     finetune_dir = osp.join(work, 'finetune')
     options = [f'recipe.num_classes={len(classes)}', f'recipe.epochs={args.finetune_epochs}']

@@ -2,19 +2,20 @@
 
     python tools/download_weights.py --list                        # the release table, cache state
     python tools/download_weights.py SIZE KIND                     # e.g. tiny in1k
-    python tools/download_weights.py SIZE KIND --convert backbone|mmdet [--out PATH] [--force]
+    python tools/download_weights.py SIZE KIND --format backbone|mmdet [--out PATH] [--force]
     python tools/download_weights.py SIZE KIND --out PATH          # a copy of the file as released
 
 KIND: fcmae (FCMAE encoder, pt_only), in1k (IN-1K finetuned EMA, 224), in22k_224 / in22k_384 /
 in22k_512 (IN-22K -> IN-1K, where released). The file goes into the torch hub cache
 ($TORCH_HOME/hub/checkpoints, shared with torch.hub and mmengine), once; it is verified (layout
 found, strict load into a ConvNeXt V2 of SIZE, finite features on a random batch) before it gets
-its cache name. --convert writes backbone weights: from fcmae through tools/convert_fcmae.py's
+its cache name. --format writes backbone weights: from fcmae through tools/convert_fcmae.py's
 converter, from a finetuned release through tools/export_backbone.py's export (head and final norm
 dropped); the default --out is checkpoints/convnextv2_<size>_<tag>_<format>.pth.
 """
 import argparse
 import sys
+import warnings
 
 from backbones.checkpoints import CheckpointError
 from backbones.checkpoints.extract import FORMATS
@@ -28,11 +29,16 @@ def main(argv=None):
     parser.add_argument('size', nargs='?', choices=list(ARCHS), help='model size')
     parser.add_argument('kind', nargs='?', choices=KINDS, help='which release of that size')
     parser.add_argument('--list', action='store_true', help='print the release table and exit')
-    parser.add_argument('--convert', choices=FORMATS,
+    parser.add_argument('--format', choices=FORMATS,
                         help='also write backbone weights (backbone: own names; mmdet: backbone.-prefixed)')
-    parser.add_argument('--out', help='where --convert writes (or, without --convert, a copy goes)')
+    parser.add_argument('--convert', choices=FORMATS, help=argparse.SUPPRESS)  # the old --format
+    parser.add_argument('--out', help='where --format writes (or, without --format, a copy goes)')
     parser.add_argument('--force', action='store_true', help='overwrite an existing --out')
     args = parser.parse_args(argv)
+    if args.convert:
+        warnings.warn('download_weights: --convert is renamed --format (the name every tool uses); '
+                      '--convert goes in the next release', FutureWarning, stacklevel=1)
+        args.format = args.format or args.convert
     if args.list:
         print('\n'.join(release_table(args.kind)))
         return
@@ -41,8 +47,8 @@ def main(argv=None):
     try:
         path, lines = fetch_release(args.size, args.kind)
         checkpoint = None
-        if args.convert or args.out:
-            checkpoint, more = save_release(path, args.size, args.kind, args.out, args.convert,
+        if args.format or args.out:
+            checkpoint, more = save_release(path, args.size, args.kind, args.out, args.format,
                                             args.force)
             lines += more
     except CheckpointError as err:

@@ -63,10 +63,9 @@ def set_resume(cfg, resume, overwrite=False):
     """Apply ``--resume [CKPT]``; True when the run will start from a checkpoint. First claims the
     work dir (engine/work_dir_guard.py): a fresh run does not start over an earlier run's
     checkpoints without ``--overwrite``, and no two runs share a work dir at once."""
-    try:
-        claim_work_dir(cfg.work_dir, resume is not None, overwrite)
-    except WorkDirError as err:
-        fail(str(err))
+    # claim_work_dir (engine/work_dir_guard.py) is not called here yet: it must run after the
+    # preflight, which promises that a refused run leaves the work dir as it was.
+    del overwrite
     if resume is None:
         clear_records(cfg.work_dir)   # a fresh run does not inherit an old run's skipped files
         return False

@@ -18,7 +18,7 @@ import json
 from mmengine.dist import get_dist_info
 from mmengine.logging import print_log
 
-from .registration import import_required
+from engine.optional_imports import import_required
 
 # build on mmdet's constructor: it already knows ConvNeXt names
 _mmdet_layer_decay = import_required('mmdet.engine.optimizers.layer_decay_optimizer_constructor')

@@ -1,19 +1,12 @@
 """Register modules with mmengine, mmdet and mmseg; mmdet and mmseg are required, and a broken
 install of either is reported here with the package named, not later as "not in registry"."""
-import importlib
-
 from mmengine.registry import MODELS as ENGINE_MODELS
 from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS as ENGINE_CONSTRUCTORS
 
+from engine.optional_imports import import_required
 
-def import_required(module):
-    """``importlib.import_module(module)``, failing with one line that names the package."""
-    try:
-        return importlib.import_module(module)
-    except ImportError as err:
-        package = module.split('.')[0]
-        raise ImportError(f'ConvNeXt V2 toolkit: cannot import {module} ({type(err).__name__}: '
-                          f'{err}); {package} is required - run bash tools/install.sh') from err
+from .convnextv2 import ConvNeXtV2
+from .layer_decay import ConvNeXtV2LayerDecayOptimizerConstructor as Constructor
 
 
 def model_registries():
@@ -27,9 +20,6 @@ def register_model(name, module):
 
 
 def register_all():
-    from .convnextv2 import ConvNeXtV2
-    from .layer_decay import ConvNeXtV2LayerDecayOptimizerConstructor as Constructor
-
     register_model('ConvNeXtV2', ConvNeXtV2)
     constructors = [ENGINE_CONSTRUCTORS] + [import_required(f'{p}.registry').OPTIM_WRAPPER_CONSTRUCTORS
                                             for p in ('mmdet', 'mmseg')]

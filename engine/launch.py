@@ -6,6 +6,7 @@ GPU (fp32 instead of AMP, gloo instead of nccl). ``--amp`` behaves the same ever
 """
 import os
 import os.path as osp
+import sys
 
 import torch
 from mmengine.config import Config, DictAction
@@ -13,7 +14,9 @@ from mmengine.logging import print_log
 from mmengine.runner import find_latest_checkpoint
 
 from .messages import fail
+from .preemption import restore_handlers
 from .skipped_samples import clear_records, set_records_dir
+from .stops import RunStopped
 from .work_dir_guard import WorkDirError, claim_work_dir
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -151,3 +154,14 @@ def build_runner(cfg):
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
     return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+
+
+def train_or_stop(runner):
+    """``runner.train()``; a ``RunStopped`` ends the process with its one line and exit code 1."""
+    try:
+        return runner.train()
+    except RunStopped as stop:
+        print(f'error: {stop}', file=sys.stderr, flush=True)
+        sys.exit(1)
+    finally:
+        restore_handlers()

@@ -17,6 +17,7 @@ import threading
 from mmengine.hooks import Hook
 from mmengine.registry import HOOKS
 
+from .checkpoint_hook import AtomicCheckpointHook
 from .collective import any_rank
 
 _signalled = []
@@ -73,7 +74,6 @@ class PreemptionHook(Hook):
 
 
 def _atomic_checkpoint_hook(runner):
-    from .checkpoint_hook import AtomicCheckpointHook
     for hook in runner.hooks:
         if isinstance(hook, AtomicCheckpointHook):
             return hook

@@ -18,8 +18,7 @@ from mmengine.runner import Runner
 import finetune  # noqa: F401  (registers the classifier, dataset and metric)
 from engine.batch_scaling import gradient_accumulation
 from engine.launch import (add_launch_arguments, fit_to_machine, load_config, parse_launch_args,
-                           set_resume, use_amp, world_size)
-from engine.stops import train_or_stop
+                           set_resume, train_or_stop, use_amp, world_size)
 from finetune.recipe import apply_recipe, effective_settings, format_settings
 
 

@@ -15,8 +15,7 @@ from mmengine.runner import Runner
 import pretrain  # noqa: F401  (registers FCMAE and its dataset)
 from engine.batch_scaling import scale_to_effective_batch
 from engine.launch import (add_launch_arguments, fit_to_machine, load_config, parse_launch_args,
-                           set_resume, use_fp32, world_size)
-from engine.stops import train_or_stop
+                           set_resume, train_or_stop, use_fp32, world_size)
 
 
 def parse_args(argv=None):

@@ -14,9 +14,8 @@ from mmengine.registry import init_default_scope
 from backbones.checkpoints import CheckpointError
 from downstream import preflight
 from engine.launch import (add_launch_arguments, build_runner, describe_lr_scaling, fit_to_machine,
-                           load_config, parse_launch_args, set_resume, use_amp)
+                           load_config, parse_launch_args, set_resume, train_or_stop, use_amp)
 from engine.messages import fail
-from engine.stops import train_or_stop
 
 
 def parse_args(argv=None):

@@ -15,7 +15,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 def _dead_pid():
     child = subprocess.Popen([sys.executable, '-c', 'pass'])
-    child.wait()
+    child.wait(timeout=60)
     return child.pid
 
 
@@ -44,7 +44,7 @@ def test_live_lock_refuses_naming_the_pid(tmp_path):
             claim_work_dir(str(tmp_path), resume=False)
     finally:
         holder.kill()
-        holder.wait()
+        holder.wait(timeout=60)
 
 
 def test_stale_lock_of_a_dead_pid_is_taken_over(tmp_path, capsys):
@@ -61,7 +61,7 @@ def test_lock_is_released_when_the_process_exits(tmp_path):
     code = ('from engine.work_dir_guard import claim_work_dir; import os, sys; '
             f'claim_work_dir({str(tmp_path)!r}, False); '
             f'sys.exit(0 if os.path.exists({str(tmp_path / LOCK_NAME)!r}) else 3)')
-    subprocess.run([sys.executable, '-c', code], cwd=REPO, check=True)
+    subprocess.run([sys.executable, '-c', code], cwd=REPO, check=True, timeout=120)
     assert not (tmp_path / LOCK_NAME).exists()
 
 
@@ -80,7 +80,7 @@ def _hashes(root):
 
 def _tool(*args):
     return subprocess.run([sys.executable, *args], cwd=REPO, capture_output=True, text=True,
-                          env={**os.environ, 'PYTHONPATH': REPO})
+                          env={**os.environ, 'PYTHONPATH': REPO}, timeout=300)
 
 
 MAKERS = [

@@ -3,6 +3,8 @@
 Parameter names follow the official code and mmpretrain (``downsample_layers.i``, ``stages.i.j``),
 which is what mmdet's and mmseg's layer-decay rules parse.
 """
+import warnings
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -35,11 +37,25 @@ class ConvNeXtV2(BaseModule):
             names and checkpoints stay those of the eager module; the masked FCMAE path stays eager.
         init_cfg: ``dict(type='Pretrained', checkpoint=PATH)`` loads any supported checkpoint
             layout (see ``backbones.checkpoints.load``); otherwise truncated-normal initialisation.
+        pretrained: deprecated mmdet/mmseg spelling of ``init_cfg=dict(type='Pretrained',
+            checkpoint=PATH)``; warns, and may not be combined with ``init_cfg``.
+        use_grn, layer_scale_init_value, gap_before_final_norm: mmpretrain ``ConvNeXt`` keywords,
+            accepted so that its config blocks work with only ``type`` changed. Only the values
+            that describe ConvNeXt V2 (True, 0, False) are accepted; anything else is an error.
     """
 
     def __init__(self, arch='tiny', in_channels=3, drop_path_rate=0.0, out_indices=(0, 1, 2, 3),
                  norm_out=True, frozen_stages=0, with_cp=False, sparse_mlp=True, compile=False,
-                 init_cfg=None):
+                 init_cfg=None, pretrained=None, use_grn=True, layer_scale_init_value=0.,
+                 gap_before_final_norm=False):
+        _check_mmpretrain_kwargs(use_grn, layer_scale_init_value, gap_before_final_norm)
+        if pretrained is not None:
+            if init_cfg is not None:
+                raise ValueError('ConvNeXtV2: set either pretrained or init_cfg, not both '
+                                 f'(pretrained={pretrained!r}, init_cfg={init_cfg!r})')
+            warnings.warn('DeprecationWarning: pretrained is deprecated, please use "init_cfg" '
+                          'instead', DeprecationWarning, stacklevel=2)
+            init_cfg = dict(type='Pretrained', checkpoint=pretrained)
         super().__init__(init_cfg=init_cfg)
         self.depths, self.dims = resolve_arch(arch)
         if not out_indices or any(not -4 <= i < 4 for i in out_indices):
@@ -135,6 +151,19 @@ class ConvNeXtV2(BaseModule):
         super().train(mode)
         self._freeze_stages()
         return self
+
+
+def _check_mmpretrain_kwargs(use_grn, layer_scale_init_value, gap_before_final_norm):
+    if use_grn is not True:
+        raise ValueError(f'ConvNeXtV2: use_grn={use_grn!r} is not supported: every ConvNeXt V2 '
+                         'block has GRN; use use_grn=True (or mmpretrain.ConvNeXt for V1)')
+    if layer_scale_init_value not in (0, None):
+        raise ValueError(f'ConvNeXtV2: layer_scale_init_value={layer_scale_init_value!r} is not '
+                         'supported: ConvNeXt V2 has no layer scale; use layer_scale_init_value=0')
+    if gap_before_final_norm is not False:
+        raise ValueError(f'ConvNeXtV2: gap_before_final_norm={gap_before_final_norm!r} is not '
+                         'supported: the backbone returns NCHW feature maps with a norm{i} per '
+                         'stage; use gap_before_final_norm=False')
 
 
 def _compile_options(compile):

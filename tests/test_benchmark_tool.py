@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from benchmarks import training_speed as benchmark
+from reports import training_speed as benchmark
 from tools.benchmark import main
 
 QUICK = ['--device', 'cpu', '--sizes', 'atto', '--fcmae-sizes', 'atto', '--batch', '2',

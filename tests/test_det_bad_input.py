@@ -14,7 +14,7 @@ from backbones import ConvNeXtV2
 from tools import test as test_tool
 from tools import train as train_tool
 from downstream.synthetic_coco import make_synthetic_coco
-from downstream.quickstart import TOY_CONFIG, data_options
+from reports.quickstart import TOY_CONFIG, data_options
 
 
 @pytest.fixture(autouse=True)

@@ -16,8 +16,8 @@ import pytest
 from backbones.checkpoints.load import read_checkpoint
 from downstream.synthetic_coco import make_synthetic_coco
 from engine.launch import REPO_ROOT
-from downstream import quickstart
-from downstream.quickstart import TOY_CONFIG, data_options
+from reports import quickstart
+from reports.quickstart import TOY_CONFIG, data_options
 
 TRAIN_IMAGES = 16
 # pycocotools' summary line, e.g. " Average Precision  (AP) @[ IoU=0.50:0.95 | area=   all | ..."
@@ -117,7 +117,7 @@ DDP_IMAGES = 4   # 2 optimizer steps
 def test_two_process_torchrun_training_matches_single_process(coco, tmp_path):
     """DDP through mmengine with the gloo backend: after 2 steps on 2 x 1 images the weights equal
     one process's on the same 2 images per step (gradient accumulation), up to float rounding."""
-    from downstream.quickstart import write_untrained_checkpoint
+    from reports.quickstart import write_untrained_checkpoint
     config = tmp_path / 'exact.py'
     config.write_text(EXACT_CONFIG)
     initial = write_untrained_checkpoint(str(config), data_options(coco), str(tmp_path / 'init.pth'))

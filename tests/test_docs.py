@@ -7,7 +7,7 @@ REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PAGES = ['README.md'] + sorted(glob.glob('docs/*.md', root_dir=REPO))
 # a repository path written in a page: a top-level folder of ours, then a file or folder name
 PATH = re.compile(r'(?<![\w/.-])((?:tools|docs|det_configs|seg_configs|backbones|engine|pretrain|'
-                  r'finetune|downstream|analysis|benchmarks|tests)/[\w./{}<>*,-]*[\w}>*])')
+                  r'finetune|downstream|analysis|reports|tests)/[\w./{}<>*,-]*[\w}>*])')
 
 
 def named_paths(page):

@@ -316,7 +316,7 @@ def test_disk_full_stops_the_run_and_keeps_the_previous_checkpoint(tmp_path, mon
 def test_check_dataset_lists_every_bad_file(tmp_path, capsys):
     from downstream.synthetic_coco import make_synthetic_coco
     from tools import check_dataset
-    from downstream.quickstart import TOY_CONFIG, data_options
+    from reports.quickstart import TOY_CONFIG, data_options
     root = str(tmp_path / 'coco')
     make_synthetic_coco(root, num_train=4, num_val=2, image_size=64)
     bad_train = sorted(glob.glob(osp.join(root, 'train2017', '*.jpg')))[1]

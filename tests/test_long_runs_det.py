@@ -11,7 +11,7 @@ import pytest
 from downstream.synthetic_coco import make_synthetic_coco
 from tests.long_run_helpers import (assert_same_weights, last_checkpoint, load, logged_scalars,
                                     run_tool)
-from downstream.quickstart import TOY_CONFIG, data_options
+from reports.quickstart import TOY_CONFIG, data_options
 
 ITERS = 6
 

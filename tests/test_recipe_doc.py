@@ -4,7 +4,7 @@ import os.path as osp
 
 import pytest
 
-from engine.recipe_table import fill_page, merge, number
+from reports.recipes.page import fill_page, merge, number
 from tools import print_recipe
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -70,7 +70,7 @@ def test_every_subprocess_has_a_timeout():
 
 
 def test_a_hung_tool_step_is_stopped_with_one_line(tmp_path, capsys):
-    from engine.commands import run_tool
+    from reports.commands import run_tool
     hangs = tmp_path / 'hangs.py'
     hangs.write_text('import time\ntime.sleep(20)\n')
     with pytest.raises(SystemExit) as exit_info:

@@ -18,7 +18,7 @@ import os
 
 import torch
 
-from benchmarks.training_speed import (NotTheSameComputation, backbone_rows, dense_task_rows,
+from reports.training_speed import (NotTheSameComputation, backbone_rows, dense_task_rows,
                                        fcmae_rows, markdown)
 from engine.messages import fail
 from engine.work_dir_guard import WorkDirError, check_output_free

@@ -13,23 +13,14 @@ Each step is the same command a user runs on real data. Prints a summary and exi
 unless the finetuned top-1 beats chance by ``--min-gain`` points.
 """
 import argparse
-import glob
 import json
 import os
 import os.path as osp
 import sys
 
-
-from engine.launch import REPO_ROOT
-from engine.commands import run_tool
-
-FCMAE_CONFIG = osp.join(REPO_ROOT, 'pretrain', 'configs', 'fcmae_convnextv2_atto_toy.py')
-FINETUNE_CONFIG = osp.join(REPO_ROOT, 'finetune', 'configs', 'toy',
-                           'finetune_convnextv2_atto_toy.py')
-DOWNSTREAM_CONFIGS = {
-    'mmdet': osp.join(REPO_ROOT, 'det_configs', 'mask-rcnn_convnextv2-atto_fpn_synthetic-coco.py'),
-    'mmseg': osp.join(REPO_ROOT, 'seg_configs', 'upernet_convnextv2-atto_toy-synthetic-ade20k.py'),
-}
+from reports.chain import (FCMAE_CONFIG, FINETUNE_CONFIG, check_downstream_init, ensure_dataset,
+                           fcmae_options, last_checkpoint, scalars)
+from reports.commands import run_tool
 
 
 def parse_args(argv=None):
@@ -49,61 +40,6 @@ def parse_args(argv=None):
     if args.fcmae_epochs < 2:
         parser.error('--fcmae-epochs must be at least 2 (one warm-up epoch, then cosine decay)')
     return args
-
-
-def ensure_dataset(root, train_per_class, val_per_class):
-    if osp.isdir(osp.join(root, 'train')) and osp.isdir(osp.join(root, 'val')):
-        print(f'using the classification folder {root}')
-        return
-    run_tool('make_synthetic_imagenet.py', root, '--train-per-class', train_per_class,
-             '--val-per-class', val_per_class)
-
-
-def fcmae_options(data_root, size, epochs):
-    """--cfg-options for the toy FCMAE config on ``data_root`` for ``epochs`` epochs."""
-    return [f'train_dataloader.dataset.data_root={osp.join(data_root, "train")}',
-            f'train_dataloader.dataset.img_size={size}', 'train_dataloader.num_workers=0',
-            f'train_cfg.max_epochs={epochs}', f'default_hooks.checkpoint.interval={epochs}',
-            'param_scheduler.0.end=1', 'param_scheduler.1.begin=1',
-            f'param_scheduler.1.end={epochs}', f'param_scheduler.1.T_max={max(epochs - 1, 1)}']
-
-
-def scalars(work_dir):
-    """The logged scalar records of the newest run in ``work_dir``."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    if not files:
-        sys.exit(f'check_chain: no training log under {work_dir}')
-    with open(files[-1]) as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def last_checkpoint(work_dir):
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
-
-
-def check_downstream_init(exported):
-    """Build each toy det/seg model with its backbone initialised from ``exported``."""
-    import torch
-    import backbones  # noqa: F401
-    from mmengine.config import Config
-    from mmengine.registry import MODELS, init_default_scope
-    saved = torch.load(exported, map_location='cpu', weights_only=True)['state_dict']
-    saved = {k.removeprefix('backbone.'): v for k, v in saved.items()}
-    lines = []
-    for scope, config in DOWNSTREAM_CONFIGS.items():
-        cfg = Config.fromfile(config)
-        init_default_scope(scope)
-        cfg.model.backbone.init_cfg = dict(type='Pretrained', checkpoint=exported)
-        model = MODELS.build(cfg.model)
-        model.init_weights()
-        state = model.backbone.state_dict()
-        differing = [k for k, v in saved.items() if not torch.equal(state[k], v)]
-        if differing:
-            sys.exit(f'check_chain: {osp.basename(config)} did not take {differing[:3]} from {exported}')
-        lines.append(f'{scope}: {osp.basename(config)} backbone initialised from the export '
-                     f'({len(saved)} tensors equal)')
-    return lines
 
 
 def main(argv=None):

@@ -6,22 +6,17 @@
     python tools/print_recipe.py --update-doc docs/recipes.md   # rewrite the "ours" columns
     python tools/print_recipe.py --check-doc docs/recipes.md    # exit 1 if the page is stale
 
-Each config's own package describes it (downstream/, finetune/, pretrain/ recipe_table.py);
-engine/recipe_table.py merges the sizes of a table in the paper's notation and fills the page.
+reports/recipes/ describes each kind of config (det_seg, finetune, fcmae) and merges the sizes of
+a table in the paper's notation (page).
 """
 import argparse
 import os.path as osp
 
 from mmengine.config import DictAction
 
-from backbones.variants import ARCHS
-from downstream.recipe_table import det_recipe, seg_recipe
-from engine.launch import REPO_ROOT, load_config
 from engine.messages import fail
-from engine.recipe_table import config_paths, fill_page, ours_column
-from finetune.recipe import apply_recipe
-from finetune.recipe_table import finetune_recipe
-from pretrain.recipe_table import fcmae_recipe
+from reports.recipes.describe import column_for, describe
+from reports.recipes.page import fill_page
 
 
 def parse_args(argv=None):
@@ -37,27 +32,6 @@ def parse_args(argv=None):
     if not args.configs and not (args.update_doc or args.check_doc):
         parser.error('give CONFIG files, --update-doc PAGE or --check-doc PAGE')
     return args
-
-
-def describe(path, cfg_options=None):
-    """(short name, {label: value text}) of one config, by the package that owns its kind."""
-    cfg = load_config(path, cfg_options)
-    if 'recipe' in cfg:
-        return finetune_recipe(apply_recipe(cfg))
-    if cfg.model.type == 'FCMAE':
-        return fcmae_recipe(cfg)
-    kinds = {'mmdet': det_recipe, 'mmseg': seg_recipe}
-    if cfg.get('default_scope') not in kinds:
-        fail(f'{path}: not a det, seg, finetune or FCMAE config (default_scope '
-             f'{cfg.get("default_scope")!r}, no recipe, model {cfg.model.type})')
-    return kinds[cfg.default_scope](cfg)
-
-
-def column_for(patterns):
-    """The merged "ours" column of a page marker's configs, smallest size first."""
-    described = [describe(path) for path in config_paths(patterns, REPO_ROOT)]
-    letters = [size[0].upper() for size in ARCHS]
-    return ours_column(sorted(described, key=lambda item: (letters.index(item[0][0]), item[0])))
 
 
 def main(argv=None):

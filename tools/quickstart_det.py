@@ -19,9 +19,9 @@ import os.path as osp
 import sys
 import time
 
-from downstream.quickstart import (TOY_CONFIG, children_cpu_seconds, data_options, ensure_dataset,
+from reports.quickstart import (TOY_CONFIG, children_cpu_seconds, data_options, ensure_dataset,
                                   evaluate, report, schedule_options, write_untrained_checkpoint)
-from engine.commands import run_tool
+from reports.commands import run_tool
 
 
 def parse_args(argv=None):

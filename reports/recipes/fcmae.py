@@ -3,9 +3,9 @@
 ``fcmae_recipe(cfg)`` returns ``(short name, {label: value text})``: the "ours" column of
 docs/recipes.md and what ``tools/print_recipe.py CONFIG`` prints.
 """
-from engine.recipe_table import number
+from reports.recipes.page import number
 
-from .fcmae import FCMAE
+from pretrain.fcmae import FCMAE
 
 
 def fcmae_recipe(cfg):

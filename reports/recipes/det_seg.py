@@ -1,14 +1,14 @@
 """The recipe of a resolved COCO Mask R-CNN or ADE20K UperNet config, one line per hyper-parameter.
 
 ``det_recipe(cfg)`` / ``seg_recipe(cfg)`` return ``(short name, {label: value text})``: the "ours"
-column of docs/recipes.md (engine/recipe_table.py merges the sizes and fills the page) and what
+column of docs/recipes.md (reports/recipes/page.py merges the sizes and fills the page) and what
 ``tools/print_recipe.py CONFIG`` prints.
 """
 import os.path as osp
 
 from backbones.layer_decay import layer_id_rule
 from backbones.variants import resolve_arch
-from engine.recipe_table import number
+from reports.recipes.page import number
 
 STEM = 'backbone.downsample_layers.0.0.weight'
 

@@ -150,7 +150,7 @@ def dense_task_rows(args):
     from mmengine.config import Config
     from mmengine.registry import init_default_scope
 
-    from downstream.timm_backbone import TimmConvNeXtV2  # noqa: F401  (registers the peer backbone)
+    from reports.timm_backbone import TimmConvNeXtV2  # noqa: F401  (registers the peer backbone)
     rows = []
     tasks = [('det', 'det_configs/mask-rcnn_convnextv2-{}_fpn_lsj-3x_coco.py', args.det_resolution,
               torch.float16), ('seg', 'seg_configs/upernet_convnextv2-{}_8xb2-amp-160k_ade20k-512x512.py',

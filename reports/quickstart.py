@@ -9,10 +9,10 @@ import os.path as osp
 import resource
 
 
-from engine.commands import run_tool
+from reports.commands import run_tool
 from engine.launch import REPO_ROOT
 
-from .synthetic_coco import make_synthetic_coco
+from downstream.synthetic_coco import make_synthetic_coco
 
 TOY_CONFIG = osp.join(REPO_ROOT, 'det_configs', 'mask-rcnn_convnextv2-atto_fpn_synthetic-coco.py')
 REPORTED = ('bbox_mAP', 'bbox_mAP_50', 'segm_mAP', 'segm_mAP_50')

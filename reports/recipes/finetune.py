@@ -6,9 +6,9 @@ prints. ``tools/finetune_imagenet.py CONFIG --print-recipe`` shows the same valu
 """
 import os.path as osp
 
-from engine.recipe_table import number
+from reports.recipes.page import number
 
-from .recipe import effective_settings
+from finetune.recipe import effective_settings
 
 
 def finetune_recipe(cfg):

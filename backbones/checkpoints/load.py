@@ -17,6 +17,7 @@ from engine import mmengine_compat  # noqa: F401  (allow-lists checkpoint types 
 from engine.messages import short_list
 
 from ..variants import arch_name
+from .channels import STEM_WEIGHT, adapt_stem
 from .download import DownloadError, cache_path, is_url, open_url
 from .layouts import to_canonical
 
@@ -173,6 +174,10 @@ def load_canonical(model, state_dict, source='<state dict>'):
             f'ConvNeXt V2-{arch_name(*wanted)}; use the config of that size or a checkpoint of this one')
 
     own = model.state_dict()
+    try:   # RGB weights into a 1- or 4+-channel stem (channels.py: timm's rule)
+        state_dict, stem_note = adapt_stem(state_dict, own[STEM_WEIGHT].shape[1])
+    except ValueError as err:
+        raise CheckpointError(f'{source}: {err}') from None
     dropped = sorted({_group(k) for k in state_dict if k not in own and _droppable(k)})
     unexpected = [k for k in state_dict if k not in own and not _droppable(k)]
     fresh = sorted({_group(k) for k in own if k not in state_dict and _OUT_NORM.match(k)})
@@ -200,7 +205,8 @@ def load_canonical(model, state_dict, source='<state dict>'):
         raise CheckpointError(f'{source} does not fit the backbone: {"; ".join(problems)}')
     model.load_state_dict(loadable, strict=False)
     return (f'dropped (not backbone): {", ".join(dropped) or "nothing"}; '
-            f'freshly initialised: {", ".join(fresh) or "nothing"}')
+            f'freshly initialised: {", ".join(fresh) or "nothing"}'
+            + (f'; {stem_note}' if stem_note else ''))
 
 
 def _what_arrived(path):

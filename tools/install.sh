@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Install the whole stack on a fresh machine (Python 3.10-3.12) and this project, idempotently:
-#   torch 2.14.1 + torchvision 0.29.1, mmcv 2.1.0 built from its PyPI sdist WITH compiled ops
-#   (CPU ops; CUDA ops too when a GPU and nvcc are present, or with FORCE_CUDA=1), mmengine, mmdet,
-#   mmsegmentation, timm and the rest of requirements.txt, then this repo as an editable package.
+#   torch 2.14.1 + torchvision 0.29.1, mmcv 2.1.0 built from its PyPI sdist with the compiled ops
+#   the toolkit's models call (tools/build_mmcv.py; CNV2_MMCV_OPS=all builds every op), as CPU ops
+#   and CUDA ops too when a GPU and nvcc are present or FORCE_CUDA=1, then mmengine, mmdet,
+#   mmsegmentation, timm and the rest of requirements.txt, and this repo as an editable package.
 # A second run rebuilds nothing: the mmcv wheel is kept in $CNV2_WHEEL_CACHE
-# (default ~/.cache/convnextv2-toolkit/wheels), keyed by Python, torch and CPU/CUDA.
+# (default ~/.cache/convnextv2-toolkit/wheels), keyed by Python, torch, CPU/CUDA and the op set;
+# an installed mmcv built with another op set is replaced.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
@@ -22,26 +24,34 @@ if ! "$PY" -c "import torch, torchvision, sys; sys.exit(torch.__version__.split(
 fi
 torch_tag=$("$PY" -c "import torch; print(torch.__version__.replace('+', '_'))")
 
-# 2. mmcv 2.1.0 with compiled ops, built once per (python, torch, cpu|cuda) and cached as a wheel
+# 2. mmcv 2.1.0 with compiled ops, built once per (python, torch, cpu|cuda, op set), cached as a wheel
+op_set=${CNV2_MMCV_OPS:-default}
+case "$op_set" in default|all) ;; *)
+  echo "[install] error: CNV2_MMCV_OPS=$op_set; use 'default' (the toolkit's ops) or 'all'" >&2; exit 2;;
+esac
 if [ "${FORCE_CUDA:-0}" = 1 ] || { command -v nvcc >/dev/null && "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; }; then
   ops=cuda; export FORCE_CUDA=1
 else
   ops=cpu
 fi
 py_tag=$("$PY" -c "import sys; print(f'cp{sys.version_info[0]}{sys.version_info[1]}')")
-wheel_dir="$CACHE/mmcv-$MMCV-$py_tag-torch$torch_tag-$ops"
+wheel_dir="$CACHE/mmcv-$MMCV-$py_tag-torch$torch_tag-$ops-$op_set"
+# a build of tools/build_mmcv.py names its op set in mmcv._ext.cnv2_op_set(); a full one has none
 have_mmcv() {
   "$PY" - <<PYEOF 2>/dev/null
 import mmcv, mmcv.ops, torch, sys
+from mmcv import _ext
 ok = mmcv.__version__ == '$MMCV' and (torch.cuda.is_available() or '$ops' == 'cpu' or mmcv.ops.get_compiling_cuda_version() != 'not available')
+ok = ok and getattr(_ext, 'cnv2_op_set', lambda: 'all')() == '$op_set'
 sys.exit(0 if ok else 1)
 PYEOF
 }
 if have_mmcv; then
-  say "mmcv $MMCV with compiled ops already installed"
+  say "mmcv $MMCV with compiled ops ($op_set op set) already installed"
 else
   if [ -z "$(ls "$wheel_dir"/mmcv-*.whl 2>/dev/null)" ]; then
-    say "building mmcv $MMCV ($ops ops) from its sdist: about 12-25 min on 2 cores, once"
+    say "building mmcv $MMCV ($ops, $op_set op set) from its sdist, once: about 1.5 min on 2 cores" \
+      "(all ops: 10+ min)"
     build=$(mktemp -d)
     trap 'rm -rf "$build"' EXIT
     # the sdist's setup.py imports pkg_resources: build with setuptools < 70 on the side
@@ -49,15 +59,10 @@ else
     echo 'setuptools<70' > "$build/constraint.txt"
     PIP_CONSTRAINT="$build/constraint.txt" "${PIP[@]}" download -q --no-deps --no-binary :all: \
       -d "$build" "mmcv==$MMCV"
-    tar xzf "$build/mmcv-$MMCV.tar.gz" -C "$build"
-    # torch >= 2.10 headers need C++20; mmcv's setup.py forces -std=c++17
-    sed -i 's/-std=c++17/-std=c++20/g' "$build/mmcv-$MMCV/setup.py"
-    mkdir -p "$wheel_dir"
-    (cd "$build/mmcv-$MMCV" && PATH="$build/tools/bin:$PATH" PYTHONPATH="$build/tools" \
-      MMCV_WITH_OPS=1 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-      "${PIP[@]}" wheel -q --no-build-isolation --no-deps -w "$wheel_dir" .)
+    PATH="$build/tools/bin:$PATH" PYTHONPATH="$build/tools" MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+      "$PY" tools/build_mmcv.py "$build/mmcv-$MMCV.tar.gz" --out "$wheel_dir" --ops "$op_set"
   fi
-  say "installing $(basename "$(ls "$wheel_dir"/mmcv-*.whl)")"
+  say "installing $(basename "$(ls "$wheel_dir"/mmcv-*.whl)") ($op_set op set)"
   "${PIP[@]}" install -q --no-deps --force-reinstall "$wheel_dir"/mmcv-*.whl
 fi
 

@@ -14,8 +14,8 @@ export PIP_ROOT_USER_ACTION=ignore
 PIP=("$PY" -m pip --disable-pip-version-check)
 TORCH=2.14.1 TORCHVISION=0.29.1 MMCV=2.1.0
 CACHE=${CNV2_WHEEL_CACHE:-$HOME/.cache/convnextv2-toolkit/wheels}
-say() { echo "[install] $*"; }
 start=$(date +%s)
+say() { echo "[install] $(( $(date +%s) - start )) s: $*"; }
 
 # 1. torch (this machine's disk holds 2.14.1; elsewhere pip downloads it)
 if ! "$PY" -c "import torch, torchvision, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH')" 2>/dev/null; then
@@ -59,6 +59,7 @@ else
     echo 'setuptools<70' > "$build/constraint.txt"
     PIP_CONSTRAINT="$build/constraint.txt" "${PIP[@]}" download -q --no-deps --no-binary :all: \
       -d "$build" "mmcv==$MMCV"
+    say "compiling mmcv's ops"
     PATH="$build/tools/bin:$PATH" PYTHONPATH="$build/tools" MAX_JOBS=${MAX_JOBS:-$(nproc)} \
       "$PY" tools/build_mmcv.py "$build/mmcv-$MMCV.tar.gz" --out "$wheel_dir" --ops "$op_set"
   fi
@@ -67,8 +68,9 @@ else
 fi
 
 # 3. everything else, pinned (mmcv is satisfied by the wheel above)
+say "installing the rest of requirements.txt and this package"
 "${PIP[@]}" install -q --find-links "$wheel_dir" -r requirements.txt
 # 4. this project, importable from anywhere; its modules register themselves in mmdet/mmseg
 "${PIP[@]}" install -q --no-deps --no-build-isolation -e .
 "$PY" -c "import mmcv.ops, mmdet, mmseg, backbones; print('[install] ok: torch', __import__('torch').__version__, '| mmcv', mmcv.__version__, '| mmdet', mmdet.__version__, '| mmseg', mmseg.__version__)"
-say "done in $(( $(date +%s) - start )) s"
+say "done"

@@ -3,8 +3,9 @@
 The rule is timm's ``adapt_input_conv`` (the field's convention, so weights adapted here and there
 agree): one channel takes the sum over the three colour weights (a grey image g responds as the
 RGB image (g, g, g) did); any other count repeats the RGB weights cyclically (R, G, B, R, ...) and
-scales them by 3 / in_channels, so that an image whose channels all equal g gives the same stem
-response as the RGB image (g, g, g). Computed in float32 or wider and returned in the input dtype.
+scales them by 3 / in_channels, which keeps the stem's response near the RGB one's scale (exactly,
+for 3n channels: an image whose channels all equal g responds as the RGB image (g, g, g)). Computed in
+float32 or wider and returned in the input dtype.
 """
 import math
 

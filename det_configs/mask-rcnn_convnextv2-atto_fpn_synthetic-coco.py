@@ -1,5 +1,5 @@
 # The embedded default: Mask R-CNN ConvNeXt V2-atto on the synthetic COCO-format set of
-# tools/make_synthetic_coco.py, small enough to train in a few minutes on a 2-core CPU.
+# tools/make_synthetic.py coco, small enough to train in a few minutes on a 2-core CPU.
 # It is the atto COCO config with other paths and classes plus what a CPU and a backbone trained
 # from scratch need: 128 px images, a narrower FPN and heads with GroupNorm, anchors and RoI levels
 # fitted to the small images, fewer sampled anchors/RoIs, a short schedule with a higher lr.
@@ -78,9 +78,16 @@ param_scheduler = [
     dict(type='MultiStepLR', begin=0, end=max_epochs, by_epoch=True, milestones=[6, 7],
          gamma=0.1),
 ]
-# one lr id per block, as when this toy's AP margins were measured (the COCO configs' group_wise
-# rule is a choice for finetuning a pretrained backbone; this one trains from scratch)
-optim_wrapper = dict(optimizer=dict(lr=5e-4), paramwise_cfg=dict(decay_type='layer_wise'))
+# fp32, a plain OptimWrapper: mmdet's own tools/train.py runs this on a CPU too (the COCO configs'
+# AmpOptimWrapper needs a GPU there); on a GPU, --amp turns on fp16 autocast in either train.py.
+# One lr id per block, as when this toy's AP margins were measured (the COCO configs' group_wise
+# rule is a choice for finetuning a pretrained backbone; this one trains from scratch).
+optim_wrapper = dict(
+    _delete_=True,
+    type='OptimWrapper',
+    constructor='ConvNeXtV2LayerDecayOptimizerConstructor',
+    optimizer=dict(type='AdamW', lr=5e-4, betas=(0.9, 0.999), weight_decay=0.05),
+    paramwise_cfg=dict(decay_rate=0.95, decay_type='layer_wise'))
 auto_scale_lr = dict(base_batch_size=4)  # the toy lr is for 4 images per step
 
 default_hooks = dict(

@@ -58,3 +58,34 @@ def complexity(cfg, width, height, seed=0):
                                          show_arch=False)
     info['backbone_params'] = sum(p.numel() for p in model.backbone.parameters())
     return info
+
+
+def dummy_forward_macs(cfg, width, height, proposals=1000, mask_rois=100):
+    """dict(params, flops) of a two-stage detector counted as mmdet 2's get_flops did (the
+    convention of ConvNeXt V1's README table): its ``forward_dummy`` runs backbone, neck and RPN head
+    on one WIDTHxHEIGHT image, then every R-CNN stage's box head on ``proposals`` RoIs and its mask
+    head on the first ``mask_rois`` (a count that does not depend on what the RPN finds). On the meta
+    device, so nothing is allocated or computed: conv and linear multiply-accumulates are counted
+    (torch's FlopCounterMode, halved), norms and activations are not."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from engine.preflight import build_on_meta
+    init_default_scope(cfg.get('default_scope', 'mmdet'))
+    model = build_on_meta(cfg.model).eval()
+    roi, channels = model.roi_head, model.neck.out_channels
+    box_size = _stages(roi.bbox_roi_extractor)[0].roi_layers[0].output_size
+    mask_size = _stages(roi.mask_roi_extractor)[0].roi_layers[0].output_size
+    with torch.device('meta'), torch.no_grad(), FlopCounterMode(display=False) as counter:
+        model.rpn_head(model.extract_feat(torch.empty(1, 3, height, width)))
+        for head in _stages(roi.bbox_head):
+            head(torch.empty(proposals, channels, *box_size))
+        for head in _stages(roi.mask_head):
+            head(torch.empty(mask_rois, channels, *mask_size))
+    return dict(params=sum(p.numel() for p in model.parameters()),
+                flops=counter.get_total_flops() // 2,
+                backbone_params=sum(p.numel() for p in model.backbone.parameters()))
+
+
+def _stages(module):
+    """The per-stage modules of a Cascade RoI head (a ModuleList), or [module] of a one-stage one."""
+    return list(module) if isinstance(module, torch.nn.ModuleList) else [module]

@@ -11,7 +11,10 @@ names and raise ``PreflightError`` (one line: what, which file, what to do):
   one that will be downloaded when the model is initialised (no network access here);
 * the checkpoint given to test.py fits the whole model;
 * each dataset's annotation file and data folders exist; a COCO-format annotation file parses,
-  has images and annotations, names every class of the config, and every image it lists exists.
+  has images and annotations, names every class of the config, and every image it lists exists;
+  its content holds together (downstream/dataset_content.py: ids, boxes, categories outside the
+  config's classes; boxes the loader will drop are counted in a logged line);
+* every head's ``num_classes`` (and CheckSegMap's) is the class count of each dataset.
 """
 import json
 import os.path as osp
@@ -26,6 +29,7 @@ from backbones.checkpoints import (CheckpointError, canonical_backbone_weights, 
                                    read_checkpoint, strip_module_prefix)
 from backbones.checkpoints.download import cache_path, cached_file, is_url
 from engine.launch import load_config
+from downstream.dataset_content import class_count_problems, coco_problems
 from engine.messages import short_list
 
 INIT_HOWTO = ('produce it with the ImageNet-1K finetune and its backbone export, or use the released '
@@ -204,12 +208,27 @@ def check_coco_file(ann_file, image_dir, classes, name):
         raise PreflightError(f'{name}: classes {short_list(unknown)} of the config are not categories '
                              f'of {ann_file} (it has {short_list(sorted(map(str, names)))}); set '
                              'metainfo=dict(classes=...) to the categories of the file')
+    errors, notes = coco_problems(coco, classes or None, f'{name}: {ann_file}')
+    if errors:
+        more = f' (+{len(errors) - 1} more: python tools/check_dataset.py CONFIG lists all)'
+        raise PreflightError(errors[0] + (more if len(errors) > 1 else ''))
+    for note in notes:
+        print_log(note, logger='current')
     missing = [im.get('file_name') for im in coco['images']
                if not osp.isfile(osp.join(image_dir, str(im.get('file_name'))))]
     if missing:
         raise PreflightError(f'{name}: {len(missing)} of the {len(coco["images"])} images listed in '
                              f'{ann_file} are absent under {image_dir}, e.g. {missing[0]}; restore '
                              'them or regenerate the annotation file')
+
+
+def check_class_counts(model_cfg, dataloader_cfg, name):
+    """Every head (and CheckSegMap) predicts as many classes as each dataset of the loader has."""
+    for dataset in leaf_datasets((dataloader_cfg or {}).get('dataset')):
+        classes = _classes_of(dataset)
+        problems = classes and class_count_problems(model_cfg, dataset.get('pipeline'), classes, name)
+        if problems:
+            raise PreflightError(problems[0])
 
 
 def check_evaluator(evaluator_cfg, name):
@@ -224,14 +243,17 @@ def check_training(cfg, resuming=False):
     """Everything ``tools/train.py`` needs; initial weights are skipped when resuming."""
     if not resuming:
         check_init_checkpoints(cfg.model)
+    check_class_counts(cfg.model, cfg.get('train_dataloader'), 'train_dataloader')
     check_dataloader(cfg.get('train_dataloader'), 'train_dataloader')
     if cfg.get('val_cfg') and cfg.get('val_dataloader'):
+        check_class_counts(cfg.model, cfg.val_dataloader, 'val_dataloader')
         check_dataloader(cfg.val_dataloader, 'val_dataloader')
         check_evaluator(cfg.get('val_evaluator'), 'val_evaluator')
 
 
 def check_testing(cfg, checkpoint):
     check_model_checkpoint(cfg.model, checkpoint)
+    check_class_counts(cfg.model, cfg.get('test_dataloader'), 'test_dataloader')
     check_dataloader(cfg.get('test_dataloader'), 'test_dataloader')
     check_evaluator(cfg.get('test_evaluator'), 'test_evaluator')
 

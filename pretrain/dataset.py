@@ -6,6 +6,8 @@ bicubic) and horizontal flip. Images come out as uint8 CHW tensors; the model's
 """
 import os
 
+import numpy as np
+import torch
 from mmengine.registry import DATASETS
 from torch.utils.data import Dataset
 from torchvision import transforms
@@ -13,6 +15,8 @@ from torchvision.transforms import InterpolationMode
 
 from engine.image_files import open_rgb
 from engine.skipped_samples import first_readable
+
+from .image_reading import as_channels, read_array
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
@@ -46,6 +50,7 @@ class UnlabeledImageFolder(Dataset):
 
     def __init__(self, data_root, img_size=224, scale=(0.2, 1.0)):
         self.data_root = data_root
+        self.img_size = img_size
         self.paths = find_images(data_root)
         self.transform = transforms.Compose([
             transforms.RandomResizedCrop(img_size, scale=tuple(scale),
@@ -72,3 +77,33 @@ class UnlabeledImageFolder(Dataset):
 
     def _load(self, index):
         return dict(inputs=self.transform(open_rgb(self.paths[index])))
+
+
+@DATASETS.register_module()
+class OwnImageFolder(UnlabeledImageFolder):
+    """A folder of one's own unlabeled images: any layout below ``data_root`` (nested folders, mixed
+    extensions), 8- or 16-bit PNG/TIFF, ``in_channels`` channels (multi-channel TIFF for 4+).
+
+    Images come out as float32 CHW tensors in the files' own units (``pretrain.image_reading``);
+    normalise them with the per-dataset mean/std that ``tools/dataset_stats.py FOLDER`` prints.
+    An image with another channel count is skipped and counted like an unreadable one (the
+    launcher's preflight refuses a folder whose first images have it).
+    """
+
+    def __init__(self, data_root, img_size=224, scale=(0.2, 1.0), in_channels=3):
+        super().__init__(data_root, img_size, scale)
+        self.in_channels = in_channels
+        self.transform = transforms.Compose([
+            transforms.RandomResizedCrop(img_size, scale=tuple(scale),
+                                         interpolation=InterpolationMode.BICUBIC, antialias=True),
+            transforms.RandomHorizontalFlip(),
+        ])
+
+    def _load(self, index):
+        return dict(inputs=self.transform(read_tensor(self.paths[index], self.in_channels)))
+
+
+def read_tensor(path, in_channels):
+    """(C, H, W) float32 tensor of ``path`` with ``in_channels`` channels, in the file's units."""
+    array = as_channels(read_array(path), in_channels, path)
+    return torch.from_numpy(array.astype(np.float32)).permute(2, 0, 1).contiguous()

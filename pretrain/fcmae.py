@@ -9,6 +9,7 @@ are the dense FCMAE layout that ``backbones.checkpoints.load`` reads.
 """
 import torch
 import torch.nn as nn
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from mmengine.registry import MODELS
 
@@ -31,18 +32,25 @@ class FCMAE(BaseModel):
         norm_pix_loss: regress per-patch normalised pixels (paper, MAE) rather than raw ones.
         with_cp: gradient checkpointing in the encoder blocks.
         data_preprocessor: mmengine data preprocessor config (normalisation, device transfer).
+        encoder_init: continue from pretrained weights: ``dict(type='Pretrained', checkpoint=PATH
+            or URL, prefix=None)`` (or the path alone) initialises the encoder through the
+            backbone's loader (every layout it reads; RGB weights adapted to ``in_channels``);
+            ``proj``, the mask token, the decoder and ``pred`` start fresh (released files hold
+            none). None: everything from scratch.
     """
 
     patch_size = 32
 
     def __init__(self, arch='base', in_channels=3, decoder_dim=512, decoder_depth=1,
-                 mask_ratio=0.6, norm_pix_loss=True, with_cp=False, data_preprocessor=None):
+                 mask_ratio=0.6, norm_pix_loss=True, with_cp=False, data_preprocessor=None,
+                 encoder_init=None):
         super().__init__(data_preprocessor=data_preprocessor)
         self.in_channels = in_channels
         self.mask_ratio = mask_ratio
         self.norm_pix_loss = norm_pix_loss
+        self.encoder_init = pretrained_init_cfg(encoder_init)
         self.encoder = ConvNeXtV2(arch, in_channels=in_channels, out_indices=(3,), norm_out=False,
-                                  with_cp=with_cp)
+                                  with_cp=with_cp, init_cfg=self.encoder_init)
         self.proj = nn.Conv2d(self.encoder.dims[-1], decoder_dim, kernel_size=1)
         self.mask_token = nn.Parameter(torch.zeros(1, decoder_dim, 1, 1))
         self.decoder = nn.Sequential(*[Block(decoder_dim) for _ in range(decoder_depth)])
@@ -50,8 +58,11 @@ class FCMAE(BaseModel):
         self._init_decoder()
 
     def init_weights(self):
-        super().init_weights()   # the encoder's truncated-normal initialisation
+        super().init_weights()   # the encoder: truncated normal, or its encoder_init checkpoint
         self._init_decoder()
+        if self.encoder_init:
+            print_log(f'FCMAE: encoder initialised from {self.encoder_init["checkpoint"]}; proj, '
+                      'mask_token, decoder and pred start fresh', logger='current')
 
     def _init_decoder(self):
         for module in [self.proj, self.pred, *self.decoder.modules()]:
@@ -101,6 +112,19 @@ class FCMAE(BaseModel):
         per_patch = (pred.to(dtype) - target).pow(2).mean(dim=-1)
         removed = removed.to(dtype)
         return (per_patch * removed).sum() / removed.sum().clamp(min=1.0)
+
+
+def pretrained_init_cfg(encoder_init):
+    """``encoder_init`` as the backbone's ``init_cfg``; one line on anything else."""
+    if encoder_init is None:
+        return None
+    if isinstance(encoder_init, str):
+        encoder_init = dict(type='Pretrained', checkpoint=encoder_init)
+    if (not isinstance(encoder_init, dict) or encoder_init.get('type') != 'Pretrained'
+            or not encoder_init.get('checkpoint') or set(encoder_init) - {'type', 'checkpoint', 'prefix'}):
+        raise ValueError(f'FCMAE: encoder_init must be dict(type="Pretrained", checkpoint=PATH, URL '
+                         f'or hub id[, prefix=...]) or None, got {encoder_init!r}')
+    return dict(encoder_init)
 
 
 def normalise_patches(patches, eps=1e-6):

@@ -43,3 +43,35 @@ def make_image_folder(root, num_images=64, size=128, num_classes=4, seed=0, forc
         synthetic_image(rng, size, num_shapes=label + 1).save(
             os.path.join(folder, f'img_{index:05d}.jpg'), quality=95)
     return train
+
+
+def texture_stack(rng, size, channels):
+    """(size, size, channels) uint16 texture of a made-up multi-band sensor, unlike the RGB toy
+    set's gradients and shapes: per channel a sum of two oriented gratings of random frequency
+    (channels share one grating, so they correlate) plus grain, over the full 16-bit range."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    shared = _grating(rng, xx, yy)
+    bands = [0.5 * shared + 0.35 * _grating(rng, xx, yy) + 0.15 * rng.standard_normal((size, size))
+             for _ in range(channels)]
+    stack = np.stack(bands, axis=-1)
+    stack = (stack - stack.min()) / max(np.ptp(stack), 1e-6)
+    return (stack * 65535).astype(np.uint16)
+
+
+def _grating(rng, xx, yy):
+    angle, frequency, phase = rng.uniform(0, np.pi), rng.uniform(2, 10), rng.uniform(0, 2 * np.pi)
+    return np.sin(2 * np.pi * frequency * (np.cos(angle) * xx + np.sin(angle) * yy) + phase)
+
+
+def make_texture_folder(root, num_images=32, size=96, channels=4, seed=0):
+    """Write ``num_images`` 16-bit ``channels``-channel TIFFs in nested folders below ``root``
+    (``root/site_k/day_j/tile_i.tif``, as a user's own sensor archive might be); return ``root``."""
+    import tifffile
+    rng = np.random.default_rng(seed)
+    for index in range(num_images):
+        folder = os.path.join(root, f'site_{index % 2}', f'day_{index % 3}')
+        os.makedirs(folder, exist_ok=True)
+        tifffile.imwrite(os.path.join(folder, f'tile_{index:04d}.tif'),
+                         texture_stack(rng, size, channels), photometric='minisblack',
+                         planarconfig='contig')
+    return root

@@ -58,9 +58,10 @@ def load_images(sources, num, size):
 
 
 @torch.no_grad()
-def reconstruct(model, images, mask_ratio, raw_pixels=False):
-    """(loss, original, masked, reconstruction, pasted) as normalised NCHW images."""
-    loss, pred, removed = model(images, mask_ratio)
+def reconstruct(model, images, mask_ratio, raw_pixels=False, removed=None):
+    """(loss, original, masked, reconstruction, pasted) as normalised NCHW images; masked
+    patches show grey (RGB images with the ImageNet statistics) or the mean (any other)."""
+    loss, pred, removed = model(images, mask_ratio, removed=removed)
     p = model.patch_size
     grid = (images.shape[2] // p, images.shape[3] // p)
     if not raw_pixels:   # undo the per-patch normalisation with the true patch's statistics
@@ -68,16 +69,24 @@ def reconstruct(model, images, mask_ratio, raw_pixels=False):
         pred = pred * (target.var(-1, keepdim=True) + 1e-6).sqrt() + target.mean(-1, keepdim=True)
     recon = unpatchify(pred, grid, p, images.shape[1])
     removed = upsample_patches(removed, grid, p)
-    masked = images * (1 - removed) + ((127.5 - MEAN) / STD) * removed
+    fill = (127.5 - MEAN) / STD if images.shape[1] == 3 else 0.0
+    masked = images * (1 - removed) + fill * removed
     return loss, images, masked, recon, images * (1 - removed) + recon * removed
 
 
-def to_pil(image):
-    pixels = (image.unsqueeze(0) * STD + MEAN).clamp(0, 255).squeeze(0)
+def to_pil(image, stretch=False):
+    """An RGB picture of one normalised CHW image: the ImageNet statistics undone, or with
+    ``stretch`` (any channel count and unit) each normalised value z shown as 127.5 + 40 z,
+    channels 0-2 as RGB (grey for one channel; channel 0 for two)."""
+    if not stretch:
+        pixels = (image.unsqueeze(0) * STD + MEAN).clamp(0, 255).squeeze(0)
+    else:
+        shown = image[:3] if image.shape[0] >= 3 else image[:1].expand(3, -1, -1)
+        pixels = (127.5 + 40.0 * shown).clamp(0, 255)
     return Image.fromarray(pixels.permute(1, 2, 0).round().byte().numpy())
 
 
-def picture(columns, label_height=14):
+def picture(columns, label_height=14, stretch=False):
     rows, size = columns[0].shape[0], columns[0].shape[-1]
     height = columns[0].shape[-2]
     canvas = Image.new('RGB', (size * len(columns), label_height + height * rows), 'white')
@@ -85,5 +94,5 @@ def picture(columns, label_height=14):
     for c, name in enumerate(COLUMNS[:len(columns)]):
         draw.text((c * size + 2, 1), name, fill='black')
         for r in range(rows):
-            canvas.paste(to_pil(columns[c][r]), (c * size, label_height + r * height))
+            canvas.paste(to_pil(columns[c][r], stretch), (c * size, label_height + r * height))
     return canvas

@@ -1,0 +1,3 @@
+_base_ = ['./_base_/fcmae_continue_custom.py']
+model = dict(arch='tiny', encoder_init=dict(
+    checkpoint='https://dl.fbaipublicfiles.com/convnext/convnextv2/pt_only/convnextv2_tiny_1k_224_fcmae.pt'))

@@ -7,6 +7,9 @@ have the image's size. Samples come from any dataset this project trains on:
 * an mmengine ``BaseDataset`` (mmdet COCO, mmseg ADE20K): ``img_path`` / ``seg_map_path`` of its
   data list;
 * any dataset with a ``sample_files()`` method returning such dicts (finetune, FCMAE folders).
+
+An entry may carry ``checks``: functions of the entry returning more [(path, reason)] (the label
+values of a segmentation set: downstream/dataset_content.py), run in the same worker.
 """
 import io
 import multiprocessing
@@ -60,6 +63,8 @@ def check_sample(entry):
                                         f'image {entry["img_path"]} is {size[0]}x{size[1]}'))
         except UnreadableSample as bad:
             problems.append((bad.path, f'label map: {bad.reason}'))
+    for check in entry.get('checks', ()):   # content checks a dataset adds ([(path, reason)])
+        problems += check(entry)
     return problems
 
 

@@ -1,7 +1,9 @@
 """The ConvNeXt V2 backbone: one implementation for detection, segmentation, FCMAE and finetune.
 
-Parameter names follow the official code and mmpretrain (``downsample_layers.i``, ``stages.i.j``),
-which is what mmdet's and mmseg's layer-decay rules parse.
+Parameter names follow the official code (``downsample_layers.i``, ``stages.i.j.dwconv``, ...;
+mmpretrain shares the stage/downsample names, not the block ones), which is what mmdet's and
+mmseg's layer-decay rules parse. Other layouts (timm, mmpretrain, transformers) are converted by
+``checkpoints.layouts``.
 """
 import warnings
 

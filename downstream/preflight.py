@@ -28,6 +28,8 @@ from mmengine.registry import init_default_scope
 from backbones.checkpoints import (CheckpointError, canonical_backbone_weights, load_canonical,
                                    read_checkpoint, strip_module_prefix)
 from backbones.checkpoints.download import cache_path, cached_file, is_url
+from backbones.checkpoints.hub import cached_folder as hub_cached_folder
+from backbones.checkpoints.hub import is_hub_id
 from engine.launch import load_config
 from downstream.dataset_content import class_count_problems, coco_problems
 from engine.messages import short_list
@@ -91,7 +93,17 @@ def check_init_checkpoints(model_cfg):
                           f'to {cache_path(path)} when the model is initialised', logger='current')
                 continue
             path = cached_file(path)
-        elif not osp.isfile(path):
+        elif is_hub_id(path):
+            try:
+                folder = hub_cached_folder(path)
+            except CheckpointError as err:
+                raise PreflightError(f'{where}: {err}') from None
+            if not folder:
+                print_log(f'{where}: {path} is not in the Hugging Face cache yet; it will be '
+                          'downloaded when the model is initialised', logger='current')
+                continue
+            path = folder
+        elif not (osp.isfile(path) or osp.isdir(path)):
             raise PreflightError(f'{where}: initial checkpoint {path} does not exist; {INIT_HOWTO}')
         if _type_name(module_cfg.get('type')) == 'ConvNeXtV2':
             check_backbone_checkpoint(module_cfg, path, init.get('prefix'))

@@ -45,13 +45,19 @@ def open_url(url, use, progress=True):
     ``use`` returns; whatever ``use`` raises is passed on and the download is deleted. In a
     distributed run rank 0 downloads while the others wait, then they read the cache.
     """
+    return rank_zero_first(lambda first: _open(url, use, progress and first))
+
+
+def rank_zero_first(fetch):
+    """``fetch(first)`` on rank 0 (``first=True``: it may download), then, after a barrier, on the
+    other ranks (which find the cache filled); without a process group just ``fetch(True)``."""
     rank, world_size = get_dist_info()
     if rank == 0:
-        result = _open(url, use, progress)
+        result = fetch(True)
     if world_size > 1:
         barrier()
     if rank > 0:
-        result = _open(url, use, progress=False)
+        result = fetch(False)
     return result
 
 

@@ -1,11 +1,13 @@
 """Every checkpoint layout a ConvNeXt V2 user actually has, each as a small pure function.
 
-A layout turns its state dict into the *canonical* one: the official / mmpretrain names used by
-``ConvNeXtV2`` (``downsample_layers.i.j``, ``stages.i.j.<dwconv|norm|pwconv1|grn|pwconv2>``),
-dense tensors, GRN parameters of shape (1, 1, 1, C). Keys that are not backbone weights (classifier
-head, final norm, FCMAE decoder, ...) are passed through unchanged; the loader decides about them.
-``export_*`` functions write the canonical state dict back out in a foreign layout; the tests and
-the converters use them.
+A layout turns its state dict into the *canonical* one: the official facebookresearch/ConvNeXt-V2
+names used by ``ConvNeXtV2`` (``downsample_layers.i.j``,
+``stages.i.j.<dwconv|norm|pwconv1|grn|pwconv2>``), dense tensors, GRN parameters of shape
+(1, 1, 1, C). Keys that are not backbone weights (classifier head, final norm, FCMAE decoder, ...)
+are passed through unchanged; the loader decides about them. Each layout is one detector + one
+converter in ``LAYOUTS``; exactly one detector matches any layout's state dict. ``to_*`` functions
+write the canonical state dict back out in a foreign layout (``extract.export_backbone`` and the
+tests use them).
 """
 import math
 import re
@@ -28,11 +30,25 @@ def is_official_sparse_fcmae(sd):
 
 
 def is_dense_fcmae(sd):
-    return 'encoder.downsample_layers.0.0.weight' in sd
+    """``encoder.*`` with dense kernels (the sparse layout keeps a dense stem: exclude it)."""
+    return 'encoder.downsample_layers.0.0.weight' in sd and not is_official_sparse_fcmae(sd)
 
 
 def is_canonical(sd):
-    return 'downsample_layers.0.0.weight' in sd
+    return 'downsample_layers.0.0.weight' in sd and not any('.depthwise_conv.' in k for k in sd)
+
+
+def is_mmpretrain(sd):
+    """mmpretrain ``ConvNeXt(use_grn=True, layer_scale_init_value=0.)``: the official downsample
+    names, but ``depthwise_conv``/``pointwise_conv*`` blocks (``backbone.`` is stripped by the loader)."""
+    return ('downsample_layers.0.0.weight' in sd and any('.depthwise_conv.' in k for k in sd)
+            and any('.grn.' in k for k in sd))
+
+
+def is_hf(sd):
+    """Hugging Face transformers ConvNextV2 (Model / ForImageClassification / Backbone)."""
+    sd = _strip('convnextv2.', sd)
+    return 'embeddings.patch_embeddings.weight' in sd and any('.grn.' in k for k in sd)
 
 
 def is_released_fcmae(sd, container):
@@ -99,6 +115,49 @@ def from_official(sd):
     return {k: v.reshape(1, 1, 1, -1) if '.grn.' in k else v for k, v in sd.items()}
 
 
+def from_mmpretrain(sd):
+    """mmpretrain ConvNeXt V2 (``backbone.`` is stripped by the loader). Downsample layers are ours
+    already (stem conv, LN; then LN, conv); ``depthwise_conv``/``pointwise_conv{1,2}`` (Linear) ->
+    ``dwconv``/``pwconv{1,2}``; GRN gamma/beta (C,) -> (1, 1, 1, C). Output norms ``norm{i}`` keep
+    their names: those a file has load (an ImageClassifier's ``norm3``, applied after pooling
+    there, loads as the detection backbone's ``norm3``, as mmdet's ConvNeXt V2 project does), the
+    others start fresh and the loader says which. ``head.fc.*`` -> ``head.*`` (dropped)."""
+    out = {}
+    for key, value in sd.items():
+        key = key.replace('.depthwise_conv.', '.dwconv.').replace('.pointwise_conv1.', '.pwconv1.')
+        key = key.replace('.pointwise_conv2.', '.pwconv2.')
+        key = re.sub(r'^head\.fc\.', 'head.', key)
+        if '.grn.' in key:
+            value = value.reshape(1, 1, 1, -1)
+        out[key] = value
+    return out
+
+
+def from_hf(sd):
+    """transformers ConvNextV2 (``convnextv2.`` prefix optional). Stem: patch_embeddings (conv) +
+    embeddings.layernorm; ``encoder.stages.i.downsampling_layer.{0: LN, 1: conv}`` (i > 0);
+    blocks ``dwconv, layernorm, pwconv1, grn.{weight|gamma, bias|beta} (1,1,1,C), pwconv2``.
+    The final ``layernorm`` (after pooling) -> ``norm.``, ``classifier`` -> ``head.``: both dropped by
+    the loader. ConvNextV2Backbone's ``hidden_states_norms.stage{i+1}`` -> our ``norm{i}``."""
+    out = {}
+    for key, value in _strip('convnextv2.', sd).items():
+        key = key.replace('embeddings.patch_embeddings.', 'downsample_layers.0.0.')
+        key = key.replace('embeddings.layernorm.', 'downsample_layers.0.1.')
+        key = re.sub(r'^encoder\.stages\.(\d+)\.downsampling_layer\.', r'downsample_layers.\1.', key)
+        key = re.sub(r'^encoder\.stages\.(\d+)\.layers\.(\d+)\.', r'stages.\1.\2.', key)
+        key = key.replace('.layernorm.', '.norm.')
+        key = re.sub(r'\.grn\.(weight|gamma)$', '.grn.gamma', key)
+        key = re.sub(r'\.grn\.(bias|beta)$', '.grn.beta', key)
+        key = re.sub(r'^hidden_states_norms\.stage(\d)\.',
+                     lambda m: f'norm{int(m.group(1)) - 1}.', key)
+        key = re.sub(r'^layernorm\.', 'norm.', key)
+        key = re.sub(r'^classifier\.', 'head.', key)
+        if '.grn.' in key:
+            value = value.reshape(1, 1, 1, -1)
+        out[key] = value
+    return out
+
+
 RELEASED_FCMAE = 'released FCMAE encoder (pt_only: official dense names, no decoder)'
 
 # name, detector, converter: the first detector that matches wins.
@@ -107,6 +166,8 @@ LAYOUTS = [
      from_official_sparse_fcmae),
     ('dense FCMAE (encoder.*)', is_dense_fcmae, from_dense_fcmae),
     ('timm convnextv2_*', is_timm, from_timm),
+    ('mmpretrain ConvNeXt V2', is_mmpretrain, from_mmpretrain),
+    ('Hugging Face transformers ConvNextV2', is_hf, from_hf),
     ('official / ConvNeXt V2 toolkit', is_canonical, from_official),
 ]
 
@@ -178,3 +239,41 @@ def to_official_sparse_fcmae(sd):
 
 def to_dense_fcmae(sd):
     return {'encoder.' + k: v for k, v in sd.items()}
+
+
+def to_mmpretrain(sd):
+    """mmpretrain names (bare; an ImageClassifier adds ``backbone.``): canonical ``norm.`` (the
+    classifier's pooled norm) -> ``norm3.``, ``head.`` -> ``head.fc.``, GRN (C,)."""
+    out = {}
+    for key, value in sd.items():
+        if key.startswith('norm.'):
+            key = 'norm3.' + key[len('norm.'):]
+        elif key.startswith('head.'):
+            key = 'head.fc.' + key[len('head.'):]
+        key = key.replace('.dwconv.', '.depthwise_conv.').replace('.pwconv1.', '.pointwise_conv1.')
+        key = key.replace('.pwconv2.', '.pointwise_conv2.')
+        if '.grn.' in key:
+            value = value.reshape(-1)
+        if key in out:
+            raise ValueError(f'{key} written twice (canonical norm. and norm3. both present)')
+        out[key] = value
+    return out
+
+
+def to_hf(sd, prefix='convnextv2.'):
+    """transformers ConvNextV2 names; ``norm{i}`` -> ``hidden_states_norms.stage{i+1}`` (Backbone)."""
+    out = {}
+    for key, value in sd.items():
+        key = key.replace('downsample_layers.0.0.', 'embeddings.patch_embeddings.')
+        key = key.replace('downsample_layers.0.1.', 'embeddings.layernorm.')
+        key = re.sub(r'^downsample_layers\.(\d+)\.', r'encoder.stages.\1.downsampling_layer.', key)
+        key = re.sub(r'^stages\.(\d+)\.(\d+)\.', r'encoder.stages.\1.layers.\2.', key)
+        key = key.replace('.norm.', '.layernorm.')
+        key = key.replace('.grn.gamma', '.grn.weight').replace('.grn.beta', '.grn.bias')
+        key = re.sub(r'^norm(\d)\.', lambda m: f'hidden_states_norms.stage{int(m.group(1)) + 1}.', key)
+        if key.startswith('head.'):
+            out['classifier.' + key[len('head.'):]] = value
+            continue
+        key = re.sub(r'^norm\.', 'layernorm.', key)
+        out[prefix + key] = value
+    return out

@@ -1,5 +1,9 @@
-"""Read a checkpoint (a file, or a URL cached by ``download``) of any supported layout and load
-it into ``ConvNeXtV2``, loudly.
+"""Read a checkpoint of any supported layout and load it into ``ConvNeXtV2``, loudly.
+
+A checkpoint is a torch file, a ``.safetensors`` file, a sharded ``*.index.json``, a hub folder
+(``save_pretrained``, timm's; its ``config.json`` is checked against the weights: ``files``), an
+http(s) URL (cached by ``download``) or ``hf-hub:ORG/NAME[@REVISION]`` (cached by ``hub``); every
+tool that takes a checkpoint reads it through ``read_checkpoint``.
 
 Nothing is loaded partially in silence: the layout found, the keys dropped on purpose and the
 layers left freshly initialised are logged; anything else (a missing block, an unknown key, a
@@ -18,7 +22,10 @@ from engine.messages import short_list
 
 from ..variants import arch_name
 from .channels import STEM_WEIGHT, adapt_stem
+from . import files
 from .download import DownloadError, cache_path, is_url, open_url
+from .errors import CheckpointError
+from .hub import cache_folder, is_hub_id, open_hub, parse_hub_id
 from .layouts import to_canonical
 
 # Keys that checkpoints carry besides the backbone and that a backbone load drops on purpose.
@@ -29,16 +36,37 @@ _OUT_NORM = re.compile(r'^norm[0-3]\.')
 _REFUSED_GLOBAL = re.compile(r'Unsupported global: GLOBAL ([\w.]+)')
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be loaded as asked; the message says why and what to do."""
-
-
 def read_checkpoint(path, name=None, mmap=False):
-    """torch.load with ``weights_only=True`` (plus the few types real checkpoints hold).
+    """The checkpoint object of a file, a hub folder or an ``hf-hub:`` id (downloaded and checked
+    first: ``read_hub``). Torch files: torch.load with ``weights_only=True`` (plus the few types
+    real checkpoints hold); a folder gives ``{'state_dict': ..., 'hub_config': config.json}``.
 
     ``name`` stands for ``path`` in the messages (the URL of a file being downloaded). ``mmap``
     maps the tensors instead of reading them (a check before the Runner, which reads the file
     again, then costs no second copy in memory); files of torch's old format are read whole."""
+    if is_hub_id(path):
+        return read_hub(path)
+    path = os.fspath(path)
+    torch_reader = lambda p: _read_torch(p, name if p == path else None, mmap)  # noqa: E731
+    if os.path.isdir(path):
+        return files.read_folder(path, torch_reader)
+    if files.is_weights_file(path):
+        return files.read_file(path, torch_reader)
+    return torch_reader(path)
+
+
+def read_hub(hub_id):
+    """The checkpoint object of an ``hf-hub:`` id; a fresh download enters the cache only after it
+    was read and recognised as ConvNeXt V2 weights of the size its config.json names."""
+    def check(folder, fresh):
+        obj = read_checkpoint(folder)
+        canonical_backbone_weights(obj, hub_id)
+        return obj
+
+    return _fetch_hub(hub_id, check)
+
+
+def _read_torch(path, name, mmap):
     name = name or path
     if not os.path.isfile(path):
         raise CheckpointError(f'checkpoint {name} does not exist; check the path (see README: '
@@ -93,6 +121,7 @@ def canonical_backbone_weights(obj, path='<checkpoint>', prefix=None):
         layout, canonical = to_canonical(state_dict, container)
     except ValueError as err:
         raise CheckpointError(f'{path}: {err}; is it a ConvNeXt V2 checkpoint?') from None
+    files.check_config(obj.get('hub_config'), infer_arch(canonical), path)
     where = f"'{container}' of " if container else ''
     return f'{layout} ({where}{os.path.basename(path)})', canonical
 
@@ -121,6 +150,11 @@ def load_pretrained(model, checkpoint, prefix=None, logger='current'):
     if is_url(checkpoint):
         layout, report = _load_url(model, checkpoint, prefix)
         where = f' (cached as {cache_path(checkpoint)})'
+    elif is_hub_id(checkpoint):
+        (layout, report), folder = _fetch_hub(
+            checkpoint, lambda folder, fresh: (_load_object(model, read_checkpoint(folder),
+                                                            checkpoint, prefix), folder))
+        where = f' (cached in {folder})'
     else:
         layout, report = _load_object(model, read_checkpoint(checkpoint), checkpoint, prefix)
         where = ''
@@ -159,6 +193,25 @@ def _load_url(model, url, prefix):
         return open_url(url, load)
     except DownloadError as err:
         raise CheckpointError(str(err)) from None
+
+
+def _fetch_hub(hub_id, use):
+    """``use(folder)`` of a hub id; a failure on a fresh download says what arrived."""
+    def checked(folder, fresh):
+        try:
+            return use(folder, fresh)
+        except CheckpointError as err:
+            if not fresh:
+                raise CheckpointError(f'{err}; delete {cache_folder(parse_hub_id(hub_id))} to '
+                                      'download it again') from None
+            weights = files.weights_file_of(folder)
+            what = _what_arrived(weights)
+            if what:
+                raise CheckpointError(f'{hub_id} gave {what} as {os.path.basename(weights)}; nothing '
+                                      'was cached - check the repo name and HF_ENDPOINT') from None
+            raise CheckpointError(f'{err}; nothing was cached') from None
+
+    return open_hub(hub_id, checked)
 
 
 def load_canonical(model, state_dict, source='<state dict>'):

@@ -67,6 +67,11 @@ def release_table(kind=None):
         cached = 'yes' if cached_file(item.url) else 'no'
         lines.append(f'{item.size:6} {item.kind:10} {item.resolution:>4} {top1:>5}  {cached:6}  '
                      f'{item.url}')
+    lines += ['', 'the same weights as hub ids (init_cfg checkpoint=ID, or IN of any tool):',
+              f'{"size":6} {"kind":10} {"timm":50} transformers']
+    for item in RELEASES:
+        if not kind or item.kind == kind:
+            lines.append(f'{item.size:6} {item.kind:10} {item.timm_hub_id:50} {item.hf_hub_id or "-"}')
     return lines
 
 

@@ -6,12 +6,17 @@ Kinds:
   ``in22k_224``, ``in22k_384``, ``in22k_512``
                  FCMAE -> ImageNet-22K -> ImageNet-1K finetuned, EMA, at that resolution
 Top-1 is the README's ImageNet-1K validation accuracy (None for the FCMAE encoders). Each file loads
-through ``init_cfg=dict(type='Pretrained', checkpoint=URL)`` as it is (head / norm dropped).
+through ``init_cfg=dict(type='Pretrained', checkpoint=URL)`` as it is (head / norm dropped); timm and
+transformers republished them on the Hugging Face hub (``timm_hub_id``, ``hf_hub_id``: the same
+``init_cfg`` takes those ids).
 """
 from typing import NamedTuple, Optional
 
 ROOT = 'https://dl.fbaipublicfiles.com/convnext/convnextv2/'
 KINDS = ('fcmae', 'in1k', 'in22k_224', 'in22k_384', 'in22k_512')
+# timm's pretrained tags of each kind (timm/convnextv2_<size>.<tag> on the Hugging Face hub)
+TIMM_TAGS = {'fcmae': 'fcmae', 'in1k': 'fcmae_ft_in1k', 'in22k_224': 'fcmae_ft_in22k_in1k',
+             'in22k_384': 'fcmae_ft_in22k_in1k_384', 'in22k_512': 'fcmae_ft_in22k_in1k_512'}
 
 
 class Release(NamedTuple):
@@ -24,6 +29,19 @@ class Release(NamedTuple):
     @property
     def url(self):
         return ROOT + self.path
+
+    @property
+    def timm_hub_id(self):
+        """The same weights on the Hugging Face hub as timm publishes them."""
+        return f'hf-hub:timm/convnextv2_{self.size}.{TIMM_TAGS[self.kind]}'
+
+    @property
+    def hf_hub_id(self):
+        """The same weights as transformers publishes them (no FCMAE encoders there): None."""
+        if self.kind == 'fcmae':
+            return None
+        data = '1k' if self.kind == 'in1k' else '22k'
+        return f'hf-hub:facebook/convnextv2-{self.size}-{data}-{self.resolution}'
 
 
 RELEASES = (

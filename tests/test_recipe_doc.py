@@ -36,7 +36,7 @@ def test_a_config_change_shows_on_the_page(column_for):
 
     def changed(patterns):
         column = dict(column_for(patterns))
-        if patterns.startswith('det_configs/'):
+        if patterns.startswith('det_configs/mask-rcnn'):
             column['lr'] = '2e-4'
         return column
 

@@ -20,12 +20,7 @@ def det_recipe(cfg):
     rows['schedule'] = (f'{cfg.train_cfg.max_epochs} epochs; linear warmup {warmup.end} iters '
                         f'from {number(warmup.start_factor)}x; x{number(steps.gamma)} at epochs '
                         + ', '.join(str(m) for m in steps.milestones))
-    resize = _step(cfg.train_pipeline, 'RandomResize')
-    crop = _step(cfg.train_pipeline, 'RandomCrop')
-    flip = _step(cfg.train_pipeline, 'RandomFlip')
-    low, high = resize.ratio_range
-    rows['train augmentation'] = (f'resize {_size(resize.scale)} x [{number(low)}, {number(high)}]'
-                                  f', crop {_size(crop.crop_size)}, flip {number(flip.prob)}')
+    rows['train augmentation'] = _det_augmentation(cfg.train_pipeline)
     rows['test scale'] = _size(_step(cfg.test_pipeline, 'Resize').scale) + ', single scale'
     nms = dict(test.nms)
     nms_type = nms.pop('type')
@@ -34,7 +29,51 @@ def det_recipe(cfg):
                               f'{test.max_per_img} per image')
     rows['RPN proposals (train / test)'] = (f'{model.train_cfg.rpn_proposal.max_per_img} / '
                                             f'{model.test_cfg.rpn.max_per_img}')
+    if model.roi_head.type == 'CascadeRoIHead':
+        rows.update(_cascade_heads(model))
     return _size_letter(model.backbone.arch), rows
+
+
+def _det_augmentation(pipeline):
+    """LSJ (RandomResize + RandomCrop) or the DETR-style choice of multi-scale or resize-crop-resize."""
+    flip = f'flip {number(_step(pipeline, "RandomFlip").prob)}'
+    choice = next((step for step in pipeline if step.type == 'RandomChoice'), None)
+    if choice is None:
+        resize, crop = _step(pipeline, 'RandomResize'), _step(pipeline, 'RandomCrop')
+        low, high = resize.ratio_range
+        return (f'resize {_size(resize.scale)} x [{number(low)}, {number(high)}], '
+                f'crop {_size(crop.crop_size)}, {flip}')
+    policies = []
+    for policy in choice.transforms:
+        steps = [f'crop {_size(step.crop_size)}' if step.type == 'RandomCrop' else
+                 'short side ' + _short_sides(step.scales) for step in policy]
+        policies.append(' + '.join(steps))
+    return f'{flip}, then ' + ' or '.join(policies)
+
+
+def _short_sides(scales):
+    """(1333, 480), (1333, 512), ... -> '480-800 (step 32) x max 1333'."""
+    shorts = [min(scale) for scale in scales]
+    longs = {max(scale) for scale in scales}
+    steps = {b - a for a, b in zip(shorts, shorts[1:])}
+    text = (f'{shorts[0]}-{shorts[-1]} (step {steps.pop()})' if len(steps) == 1 and len(shorts) > 3
+            else '/'.join(map(str, shorts)))
+    return text + f' x max {"/".join(map(str, sorted(longs)))}'
+
+
+def _cascade_heads(model):
+    """The rows of a Cascade R-CNN: stages and their IoU / loss weights, box head, box loss."""
+    roi, heads = model.roi_head, model.roi_head.bbox_head
+    ious = '/'.join(number(stage.assigner.pos_iou_thr) for stage in model.train_cfg.rcnn)
+    weights = '/'.join(number(w) for w in roi.stage_loss_weights)
+    head, loss = heads[0], heads[0].loss_bbox
+    norm = (head.get('norm_cfg') or {}).get('type', 'no norm')
+    decoded = 'decoded boxes' if head.get('reg_decoded_bbox') else 'deltas'
+    return {
+        'R-CNN stages (IoU / loss weight)': f'{roi.num_stages}: IoU {ious}; x{weights}',
+        'box head': f'{head.type}, {norm}, {head.conv_out_channels} ch / fc {head.fc_out_channels}',
+        'box loss': f'{loss.type} x{number(loss.loss_weight)} on {decoded}',
+    }
 
 
 def seg_recipe(cfg):

@@ -15,16 +15,34 @@ from engine.launch import REPO_ROOT
 from downstream.synthetic_coco import make_synthetic_coco
 
 TOY_CONFIG = osp.join(REPO_ROOT, 'det_configs', 'mask-rcnn_convnextv2-atto_fpn_synthetic-coco.py')
+SET_SIZES = (200, 50)   # train, val images of a set the main job makes
 REPORTED = ('bbox_mAP', 'bbox_mAP_50', 'segm_mAP', 'segm_mAP_50')
 
 
-def ensure_dataset(root, train_images, val_images):
+def ensure_dataset(root, train_images=None, val_images=None):
+    """Make the synthetic set in ``root`` unless it is there (``SET_SIZES`` images by default).
+    A set already there must hold the image counts asked for (None: any), else ``ValueError``."""
     wanted = [osp.join(root, 'annotations', f'instances_{s}.json') for s in ('train2017', 'val2017')]
     if all(osp.isfile(p) for p in wanted):
+        asked = (train_images, val_images)
+        held = [_image_count(p) if n is not None else None for p, n in zip(wanted, asked)]
+        wrong = [f'{split} {n} (asked for {a})' for split, n, a in
+                 zip(('train', 'val'), held, asked) if a is not None and n != a]
+        if wrong:
+            raise ValueError(f'the set in {root} holds {", ".join(wrong)} images; --train-images / '
+                             '--val-images only size a set that is made: pass another --data-root '
+                             'to make one of that size, or leave them out')
         print(f'using the synthetic COCO set in {root}')
         return
+    train_images = SET_SIZES[0] if train_images is None else train_images
+    val_images = SET_SIZES[1] if val_images is None else val_images
     print(f'making a synthetic COCO set in {root} ({train_images} train, {val_images} val images)')
     make_synthetic_coco(root, train_images, val_images, force=True)   # an incomplete set is replaced
+
+
+def _image_count(ann_file):
+    with open(ann_file) as f:
+        return len(json.load(f).get('images', ()))
 
 
 def data_options(root):

@@ -106,7 +106,7 @@ def backbone_rows(args, dtype):
     x = x.to(memory_format=torch.channels_last)
     labels = torch.randint(0, 1000, (args.batch,), device=args.device)
     modes = ['eager'] if args.no_compile else ['eager', 'compiled']
-    for size in args.sizes.split(','):
+    for size in args.sizes:
         ours, peer = paired_classifiers(size, args.device)
         gap = same_computation(ours, peer, x, size)
         for mode in modes:
@@ -128,7 +128,7 @@ def fcmae_rows(args, dtype):
     from pretrain.fcmae import FCMAE
     rows = []
     x = torch.randn(args.batch, 3, args.resolution, args.resolution, device=args.device)
-    for size in args.fcmae_sizes.split(','):
+    for size in args.fcmae_sizes:
         results = []
         for sparse in (True, False):
             torch.manual_seed(0)

@@ -20,36 +20,48 @@ import torch
 
 from reports.training_speed import (NotTheSameComputation, backbone_rows, dense_task_rows,
                                        fcmae_rows, markdown)
+from backbones.variants import ARCHS
+from engine.cli_values import OneLineParser, device, names, non_negative_int, one_of, positive_int
 from engine.messages import fail
 from engine.work_dir_guard import WorkDirError, check_output_free
 
 
+ROWS = ('backbone', 'fcmae', 'det', 'seg')
+# (every row at the issue's settings, --quick: a CPU-sized run); an option given explicitly wins
+DEFAULTS = dict(sizes=(['atto', 'tiny', 'base'], ['atto']), fcmae_sizes=(['atto', 'base'], ['atto']),
+                det_size=('base', 'atto'), batch=(64, 8), resolution=(224, 64),
+                det_resolution=(1024, 256), seg_resolution=(512, 256), warmup=(5, 1), iters=(10, 2),
+                repeats=(5, 3))
+
+
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--rows', default='backbone,fcmae,det,seg')
-    parser.add_argument('--sizes', default='atto,tiny,base', help='backbone row sizes')
-    parser.add_argument('--fcmae-sizes', default='atto,base')
-    parser.add_argument('--batch', type=int, default=64)
-    parser.add_argument('--resolution', type=int, default=224)
-    parser.add_argument('--det-size', default='base')
-    parser.add_argument('--det-resolution', type=int, default=1024)
-    parser.add_argument('--seg-resolution', type=int, default=512)
-    parser.add_argument('--dense-batch', type=int, default=2, help='det/seg images per step')
-    parser.add_argument('--warmup', type=int, default=5)
-    parser.add_argument('--iters', type=int, default=10)
-    parser.add_argument('--repeats', type=int, default=5)
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument('--device', type=device, default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--rows', type=names(ROWS, 'row'), default=list(ROWS),
+                        help=f'comma-separated, of {",".join(ROWS)} (default: all)')
+    sizes = names(ARCHS, 'size')
+    parser.add_argument('--sizes', type=sizes, help='backbone row sizes (default atto,tiny,base)')
+    parser.add_argument('--fcmae-sizes', type=sizes, help='default atto,base')
+    parser.add_argument('--batch', type=positive_int, help='default 64')
+    parser.add_argument('--resolution', type=positive_int, help='default 224')
+    parser.add_argument('--det-size', type=one_of(ARCHS, 'size'), help='det and seg row size (default base)')
+    parser.add_argument('--det-resolution', type=positive_int, help='default 1024')
+    parser.add_argument('--seg-resolution', type=positive_int, help='default 512')
+    parser.add_argument('--dense-batch', type=positive_int, default=2, help='det/seg images per step')
+    parser.add_argument('--warmup', type=non_negative_int, help='default 5')
+    parser.add_argument('--iters', type=positive_int, help='default 10')
+    parser.add_argument('--repeats', type=positive_int, help='default 5')
     parser.add_argument('--no-compile', action='store_true')
     parser.add_argument('--quick', action='store_true',
-                        help='CPU-sized run: atto only, batch 8 at 64px, det/seg atto at 256px')
+                        help='CPU-sized defaults: atto only, batch 8 at 64px, det/seg atto at 256px, '
+                             '1 warm-up, 2 iters, 3 repeats (options given explicitly still win)')
     parser.add_argument('--out', default='outputs/benchmark')
     parser.add_argument('--force', action='store_true',
                         help='replace an earlier benchmark.json / benchmark.md in --out')
     args = parser.parse_args(argv)
-    if args.quick:
-        args.sizes, args.fcmae_sizes, args.det_size = 'atto', 'atto', 'atto'
-        args.batch, args.resolution, args.det_resolution, args.seg_resolution = 8, 64, 256, 256
-        args.warmup, args.iters, args.repeats = 1, 2, 3
+    for name, (full, quick) in DEFAULTS.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
     return args
 
 

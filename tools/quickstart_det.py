@@ -13,26 +13,31 @@ train/ with the training checkpoints: tools/train.py --overwrite, tools/test.py 
 
 Steps 2-3 run the same tools/train.py and tools/test.py commands as real COCO training does.
 """
-import argparse
 import json
 import os.path as osp
 import sys
 import time
 
-from reports.quickstart import (TOY_CONFIG, children_cpu_seconds, data_options, ensure_dataset,
-                                  evaluate, report, schedule_options, write_untrained_checkpoint)
+from engine.cli_values import OneLineParser, non_negative_int, positive_int
+from engine.messages import fail
 from reports.commands import run_tool
+from reports.quickstart import (SET_SIZES, TOY_CONFIG, children_cpu_seconds, data_options,
+                                ensure_dataset, evaluate, report, schedule_options,
+                                write_untrained_checkpoint)
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser = OneLineParser(description=__doc__.split('\n')[0])
     parser.add_argument('--data-root', default='data/synthetic_coco')
     parser.add_argument('--work-dir', default='work_dirs/default_det')
     parser.add_argument('--config', default=TOY_CONFIG)
-    parser.add_argument('--epochs', type=int, help='override the toy config\'s max_epochs')
-    parser.add_argument('--seed', type=int, default=0, help='training seed (reproducible runs)')
-    parser.add_argument('--train-images', type=int, default=200, help='when the set is generated')
-    parser.add_argument('--val-images', type=int, default=50, help='when the set is generated')
+    parser.add_argument('--epochs', type=positive_int, help='override the toy config\'s max_epochs')
+    parser.add_argument('--seed', type=non_negative_int, default=0, help='training seed (reproducible runs)')
+    parser.add_argument('--train-images', type=positive_int,
+                        help=f'when the set is generated (default {SET_SIZES[0]}); a set already '
+                             'in --data-root must hold this many')
+    parser.add_argument('--val-images', type=positive_int,
+                        help=f'when the set is generated (default {SET_SIZES[1]}); likewise')
     parser.add_argument('--min-gain', type=float, default=0.01,
                         help='trained box and mask AP must exceed the untrained ones by this much')
     parser.add_argument('--min-gain-50', type=float, default=0.05,
@@ -42,9 +47,17 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    ensure_dataset(args.data_root, args.train_images, args.val_images)
+    if not osp.isfile(args.config):
+        fail(f'--config {args.config} does not exist; pass a det config (default: the toy one)')
+    for option, folder in (('--data-root', args.data_root), ('--work-dir', args.work_dir)):
+        if osp.exists(folder) and not osp.isdir(folder):
+            fail(f'{option} {folder} is a file, not a folder; pass another path')
+    try:
+        ensure_dataset(args.data_root, args.train_images, args.val_images)
+    except ValueError as err:
+        fail(str(err))
     options = data_options(args.data_root)
-    if args.epochs:
+    if args.epochs is not None:
         options += schedule_options(args.config, args.epochs)
     train_options = options + [f'randomness.seed={args.seed}', 'val_cfg=None',
                                'val_dataloader=None', 'val_evaluator=None']

@@ -30,7 +30,7 @@ def list_images(root):
     """(class names, [(path, label)]): class folders give labels 0..K-1; a flat folder label -1."""
     if not os.path.isdir(root):
         raise ImageSetError(f'image folder {root} does not exist; pass an ImageNet-style folder '
-                            'DIR/<class>/*.jpg (python tools/make_synthetic_imagenet.py makes one)')
+                            'DIR/<class>/*.jpg (python tools/make_synthetic.py imagenet --out DIR makes one)')
     classes = sorted(d for d in os.listdir(root)
                      if os.path.isdir(os.path.join(root, d)) and _images_in(os.path.join(root, d)))
     if classes:

@@ -38,8 +38,8 @@ INIT_HOWTO = ('produce it with the ImageNet-1K finetune and its backbone export,
               'IN-1K weights (python tools/download_weights.py SIZE in1k prints their init_cfg URL), '
               'then put it there or pass --cfg-options model.backbone.init_cfg.checkpoint=PATH')
 DATA_HOWTO = ('set data_root / ann_file in the config, or make a synthetic set with '
-              'python tools/make_synthetic_coco.py data/synthetic_coco (detection) or '
-              'python tools/make_synthetic_ade20k.py (segmentation)')
+              'python tools/make_synthetic.py coco --out data/synthetic_coco (detection) or '
+              'python tools/make_synthetic.py ade20k (segmentation)')
 
 
 def drop_initial_weights(model_cfg):

@@ -36,7 +36,7 @@ class CheckedADE20KDataset(ADE20KDataset):
             if local and folder and not os.path.isdir(folder):
                 raise FileNotFoundError(
                     f'ADE20K {kind} folder {folder} does not exist; expected {LAYOUT} (set '
-                    'data_root, or make a synthetic set with python tools/make_synthetic_ade20k.py)')
+                    'data_root, or make a synthetic set with python tools/make_synthetic.py ade20k)')
         data_list = super().load_data_list()
         if not data_list:
             raise FileNotFoundError(f'no *{self.img_suffix} image in {folders[0][1]}; expected '

@@ -1,5 +1,5 @@
 """A small synthetic semantic-segmentation set in the real ADEChallengeData2016 layout (JPEG images,
-single-channel PNG label maps, 0 = "other"). The command is tools/make_synthetic_ade20k.py.
+single-channel PNG label maps, 0 = "other"). The command is tools/make_synthetic.py ade20k.
 """
 import os
 

@@ -1,6 +1,6 @@
 """A small synthetic instance-segmentation set in real COCO format (train2017/, val2017/,
 annotations/instances_*.json): coloured shapes whose visible parts are annotated as COCO does.
-The command is tools/make_synthetic_coco.py; its help describes the set.
+The command is tools/make_synthetic.py coco.
 """
 import json
 import os

@@ -129,7 +129,7 @@ class ImageFolderClassification(Dataset):
 def _check_folder(root):
     if not os.path.isdir(root):
         raise FileNotFoundError(f'image folder {root} does not exist; expected <data_root>/<split>/'
-                                '<class>/<image> (tools/make_synthetic_imagenet.py makes one)')
+                                '<class>/<image> (python tools/make_synthetic.py imagenet --out DIR makes one)')
     classes = [d.name for d in os.scandir(root) if d.is_dir()]
     if not classes:
         raise FileNotFoundError(f'image folder {root} has no class sub-folders; expected '

@@ -1,5 +1,5 @@
 """A small generated ImageNet-style classification folder (one texture per class), for the toy
-finetune. The command is tools/make_synthetic_imagenet.py.
+finetune. The command is tools/make_synthetic.py imagenet.
 """
 import os
 

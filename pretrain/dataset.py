@@ -25,8 +25,8 @@ def find_images(root, extensions=IMAGE_EXTENSIONS):
     """Sorted paths of all images below ``root`` (class folders or flat, any depth)."""
     if not os.path.isdir(root):
         raise FileNotFoundError(f'image folder {root} does not exist; point data_root at an '
-                                'ImageNet-style train/ folder (or run tools/make_synthetic_images.py '
-                                'for the toy set)')
+                                'ImageNet-style train/ folder (or run python tools/make_synthetic.py fcmae '
+                                '--out data/fcmae_toy for the toy set)')
     found = []
     for folder, subfolders, files in os.walk(root, followlinks=True):
         subfolders.sort()

@@ -22,8 +22,9 @@ def ensure_dataset(root, train_per_class, val_per_class):
     if osp.isdir(osp.join(root, 'train')) and osp.isdir(osp.join(root, 'val')):
         print(f'using the classification folder {root}')
         return
-    run_tool('make_synthetic_imagenet.py', root, '--train-per-class', train_per_class,
-             '--val-per-class', val_per_class)
+    classes = 8
+    run_tool('make_synthetic.py', 'imagenet', '--out', root, '--classes', classes,
+             '--train', train_per_class * classes, '--val', val_per_class * classes)
 
 
 def fcmae_options(data_root, size, epochs):

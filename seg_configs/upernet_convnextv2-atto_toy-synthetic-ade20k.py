@@ -1,4 +1,4 @@
-# Toy run on the synthetic ADE20K-layout set (python tools/make_synthetic_ade20k.py) that fits a
+# Toy run on the synthetic ADE20K-layout set (python tools/make_synthetic.py ade20k) that fits a
 # 2-core CPU: the atto UperNet with narrow heads, 96x96 crops, batch 4, 300 iterations, random init.
 # Same dataset class, checks, pipelines (scaled down), slide inference and TTA as the real configs.
 # Measured (OMP_NUM_THREADS=1, 2 cores shared with other jobs, 96/24 images, with

@@ -85,7 +85,7 @@ def test_missing_annotation_file(coco, tmp_path, capsys):
     os.remove(osp.join(coco, 'annotations', 'instances_train2017.json'))
     message = train_fails(coco, str(tmp_path / 'fresh'), capsys)
     assert 'instances_train2017.json does not exist' in message
-    assert 'make_synthetic_coco' in message
+    assert 'make_synthetic.py coco' in message
 
 
 def test_image_listed_but_absent(coco, tmp_path, capsys):

@@ -169,7 +169,7 @@ def test_a_wrong_file_gives_the_loaders_one_line_error(content, imagenet, tmp_pa
         backbone_from_checkpoint(str(path))
     with pytest.raises(SystemExit) as exit_info:
         analyze_features.main([str(path), '--images', imagenet,
-                               '--out-dir', str(tmp_path / 'out')])
+                               '--out', str(tmp_path / 'out')])
     assert exit_info.value.code != 0
     lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith('error: ') and 'wrong.pth' in lines[0], lines
@@ -197,7 +197,7 @@ def test_tool_writes_the_three_analyses_for_two_checkpoints(imagenet, tmp_path):
     torch.save(to_timm(second.state_dict()), str(tmp_path / 'timm.pth'))
     out = tmp_path / 'out'
     analyze_features.main([str(tmp_path / 'plain.pth'), str(tmp_path / 'timm.pth'),
-                           '--images', imagenet, '--out-dir', str(out), '--size', '64',
+                           '--images', imagenet, '--out', str(out), '--size', '64',
                            '--batch-size', '5', '--num-images', '12', '--device', 'cpu'])
     for name in ('cosine_distance.png', 'activation_maps.png', 'selectivity.png'):
         data = (out / name).read_bytes()
@@ -249,5 +249,5 @@ def test_fp16_on_cpu_is_refused_in_one_line(imagenet, tmp_path, capsys):
     torch.save(random_backbone('atto', norm_out=False).state_dict(), str(tmp_path / 'a.pth'))
     with pytest.raises(SystemExit):
         analyze_features.main([str(tmp_path / 'a.pth'), '--images', imagenet, '--device', 'cpu',
-                               '--dtype', 'fp16', '--out-dir', str(tmp_path / 'out')])
+                               '--dtype', 'fp16', '--out', str(tmp_path / 'out')])
     assert 'fp16 needs a GPU' in capsys.readouterr().err

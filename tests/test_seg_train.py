@@ -88,4 +88,4 @@ def test_missing_data_folder_fails_before_training(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train_tool.main([str(tmp_path / 'toy.py')])
     message = capsys.readouterr().err
-    assert str(tmp_path / 'nowhere') in message and 'make_synthetic_ade20k.py' in message
+    assert str(tmp_path / 'nowhere') in message and 'make_synthetic.py ade20k' in message

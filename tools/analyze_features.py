@@ -5,16 +5,17 @@
 * activation maps (Figure 3): 64 channels of one block for one image, as a grid of small squares;
 * class selectivity index (Figure 7): per channel of every residual block output, as densities.
 
-    python tools/analyze_features.py CKPT [CKPT ...] --images DIR [--out-dir feature_analysis]
+    python tools/analyze_features.py CKPT [CKPT ...] --images DIR [--out feature_analysis]
         [--analyses distance maps selectivity] [--num-images 1000] [--size 224]
         [--batch-size 32] [--device cuda] [--dtype bf16] [--names V2-FCMAE V2-finetuned]
 
 CKPT: any layout the project's loader reads (official, timm, FCMAE, a finetuned classifier,
 an mmdet / mmseg checkpoint), any size. DIR: ImageNet-style DIR/<class>/*.jpg (the class folders
 are the labels the selectivity needs; a flat folder gives the other two analyses). Writes
-cosine_distance.{png,csv}, activation_maps.png, selectivity.{png,csv} into --out-dir.
+cosine_distance.{png,csv}, activation_maps.png, selectivity.{png,csv} into --out.
 """
 import argparse
+import warnings
 
 import torch
 
@@ -31,7 +32,8 @@ def parse_args(argv=None):
     parser.add_argument('checkpoints', nargs='+', metavar='CKPT', help='checkpoint files')
     parser.add_argument('--images', required=True, metavar='DIR',
                         help='ImageNet-style folder DIR/<class>/*.jpg (or a flat folder)')
-    parser.add_argument('--out-dir', default='feature_analysis', help='where PNGs and CSVs go')
+    parser.add_argument('--out', default='feature_analysis', help='folder for the PNGs and CSVs')
+    parser.add_argument('--out-dir', dest='old_out', help=argparse.SUPPRESS)   # the old --out
     parser.add_argument('--analyses', nargs='+', choices=ANALYSES, default=list(ANALYSES))
     parser.add_argument('--num-images', type=int, default=1000,
                         help='class-balanced subset size (paper: 1,000 ImageNet val images)')
@@ -52,7 +54,12 @@ def parse_args(argv=None):
     parser.add_argument('--selectivity-tap', choices=('block', 'gelu', 'grn'), default='block',
                         help='features of the selectivity index (default: block output, as Figure 7)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the image subset')
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.old_out:
+        warnings.warn('analyze_features: --out-dir is renamed --out (the grammar of every tool); '
+                      '--out-dir goes in the next release', FutureWarning, stacklevel=1)
+        args.out = args.old_out
+    return args
 
 
 def main(argv=None):
@@ -60,7 +67,7 @@ def main(argv=None):
     if args.size % 32 or args.size <= 0:
         fail(f'--size {args.size} is not a positive multiple of 32 (the backbone stride)')
     options = Options(
-        images=args.images, out_dir=args.out_dir, analyses=tuple(args.analyses),
+        images=args.images, out_dir=args.out, analyses=tuple(args.analyses),
         num_images=args.num_images, size=args.size, batch_size=args.batch_size,
         workers=args.workers, device=args.device, dtype=args.dtype, map_layer=args.map_layer,
         map_tap=args.map_tap, map_image=args.map_image, selectivity_tap=args.selectivity_tap,

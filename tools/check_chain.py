@@ -2,7 +2,7 @@
 
     python tools/check_chain.py [--work-dir work_dirs/chain] [--data-root data/synthetic_imagenet]
 
-1. generates the texture classification folder (tools/make_synthetic_imagenet.py) when missing;
+1. generates the texture classification folder (tools/make_synthetic.py imagenet) when missing;
 2. FCMAE-pretrains ConvNeXt V2-atto on its train images (the toy FCMAE config);
 3. converts the FCMAE checkpoint into backbone weights (tools/convert_fcmae.py);
 4. finetunes the classifier from them (the toy finetune config) and evaluates top-1 on val;

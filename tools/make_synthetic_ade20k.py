@@ -1,37 +1,32 @@
-"""Write a small synthetic semantic-segmentation set in the real ADE20K folder layout.
+"""Old spelling of ``python tools/make_synthetic.py ade20k --out OUT`` (works for one more release).
 
-    python tools/make_synthetic_ade20k.py [--out data/synthetic_ade20k] [--train 96 --val 24]
-
-gives ``<out>/ADEChallengeData2016/{images,annotations}/{training,validation}/ADE_*_%08d.{jpg,png}``:
-JPEG images and single-channel PNG label maps with ADE20K's convention (0 = "other", ignored with
-``reduce_zero_label``; 1..150 = the ADE20K classes). Each image is a two-part background (wall over
-floor) with a few shapes on it; every shape class has its own form and hue, so a tiny model can
-learn it in minutes on a CPU. A thin unlabelled (0) rim around each shape exercises the ignore
-label. The toy config ``seg_configs/upernet_convnextv2-atto_toy-synthetic-ade20k.py`` reads it.
+    python tools/make_synthetic.py ade20k --out data/synthetic_ade20k
 """
 import argparse
+import os.path as osp
+import runpy
+import warnings
 
-from downstream.synthetic_ade20k import make_synthetic_ade20k
-from engine.messages import fail
-from engine.work_dir_guard import WorkDirError
 
-
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('--out', default='data/synthetic_ade20k')
-    parser.add_argument('--train', type=int, default=96, help='number of training images')
-    parser.add_argument('--val', type=int, default=24, help='number of validation images')
-    parser.add_argument('--min-size', type=int, default=96)
-    parser.add_argument('--max-size', type=int, default=128)
+    parser.add_argument('--train', type=int, default=96)
+    parser.add_argument('--val', type=int, default=24)
+    parser.add_argument('--min-size', type=int, help='must be 3/4 of --max-size (the new grammar)')
+    parser.add_argument('--max-size', type=int, default=128, help='sides are drawn in [0.75 x it, it]')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--force', action='store_true', help='replace an existing set there')
-    args = parser.parse_args()
-    try:
-        root = make_synthetic_ade20k(args.out, args.train, args.val,
-                                     (args.min_size, args.max_size), args.seed, force=args.force)
-    except WorkDirError as err:
-        fail(str(err))
-    print(f'wrote {args.train} training and {args.val} validation images to {root}')
+    parser.add_argument('--force', action='store_true')
+    args = parser.parse_args(argv)
+    if args.min_size is not None and args.min_size != args.max_size * 3 // 4:
+        parser.error('--min-size: sides are now drawn in [0.75 x --size, --size]; give --max-size only')
+    new = ['ade20k', '--out', args.out, '--train', str(args.train), '--val', str(args.val),
+           '--size', str(args.max_size), '--seed', str(args.seed)]
+    new += ['--force'] if args.force else []
+    warnings.warn(f'{osp.basename(__file__)} is replaced by: python tools/make_synthetic.py '
+                  f'{" ".join(new)} (one grammar for the four makers); this spelling goes in the '
+                  f'next release', FutureWarning, stacklevel=1)
+    runpy.run_path(osp.join(osp.dirname(osp.abspath(__file__)), 'make_synthetic.py'))['main'](new)
 
 
 if __name__ == '__main__':

@@ -1,38 +1,32 @@
-"""Write a small generated ImageNet-style classification folder for the toy finetune (no download).
+"""Old spelling of ``python tools/make_synthetic.py imagenet --out OUT`` (works for one more release).
 
-    python tools/make_synthetic_imagenet.py data/synthetic_imagenet
-    python tools/finetune_imagenet.py finetune/configs/toy/finetune_convnextv2_atto_toy.py
-
-Each class is a texture that fills the image (horizontal, vertical or diagonal stripes,
-checkerboard, dot grid, concentric rings, a few discs, plain) in two random colours with noise,
-at a random period and phase: the class is in the geometry, so it survives RandAugment's colour
-operations, flips and random crops, and an Atto learns it from scratch on a CPU within minutes.
-``<out>/train/<class>/*.png`` and ``<out>/val/<class>/*.png``.
+    python tools/make_synthetic.py imagenet --out data/synthetic_imagenet
 """
 import argparse
-
-from engine.messages import fail
-from engine.work_dir_guard import WorkDirError
-from finetune.synthetic import make_dataset
+import os.path as osp
+import runpy
+import warnings
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     parser.add_argument('out', nargs='?', default='data/synthetic_imagenet')
     parser.add_argument('--classes', type=int, default=8)
     parser.add_argument('--train-per-class', type=int, default=64)
     parser.add_argument('--val-per-class', type=int, default=16)
-    parser.add_argument('--size', type=int, default=64, help='image side in pixels')
+    parser.add_argument('--size', type=int, default=64)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--force', action='store_true', help='replace an existing set there')
+    parser.add_argument('--force', action='store_true')
     args = parser.parse_args(argv)
-    try:
-        counts = make_dataset(args.out, args.classes, args.train_per_class, args.val_per_class,
-                              args.size, args.seed, force=args.force)
-    except WorkDirError as err:
-        fail(str(err))
-    print(f'wrote {counts["train"]} train and {counts["val"]} val images '
-          f'({args.classes} classes, {args.size}x{args.size}) to {args.out}')
+    new = ['imagenet', '--out', args.out, '--classes', str(args.classes),
+           '--train', str(args.train_per_class * args.classes),
+           '--val', str(args.val_per_class * args.classes), '--size', str(args.size),
+           '--seed', str(args.seed)]
+    new += ['--force'] if args.force else []
+    warnings.warn(f'{osp.basename(__file__)} is replaced by: python tools/make_synthetic.py '
+                  f'{" ".join(new)} (one grammar for the four makers); this spelling goes in the '
+                  f'next release', FutureWarning, stacklevel=1)
+    runpy.run_path(osp.join(osp.dirname(osp.abspath(__file__)), 'make_synthetic.py'))['main'](new)
 
 
 if __name__ == '__main__':

@@ -1,30 +1,29 @@
-"""Write the tiny generated image set of the toy FCMAE config (an ImageNet-style folder).
+"""Old spelling of ``python tools/make_synthetic.py fcmae --out OUT`` (works for one more release).
 
-    python tools/make_synthetic_images.py data/fcmae_toy [--num 64 --size 128 --seed 0]
-    python tools/pretrain_fcmae.py pretrain/configs/fcmae_convnextv2_atto_toy.py
+    python tools/make_synthetic.py fcmae --out data/fcmae_toy
 """
 import argparse
-
-from engine.messages import fail
-from engine.work_dir_guard import WorkDirError
-from pretrain.synthetic import make_image_folder
+import os.path as osp
+import runpy
+import warnings
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('out', help='output root; images go to OUT/train/<class>/*.jpg')
-    parser.add_argument('--num', type=int, default=64, help='number of images')
-    parser.add_argument('--size', type=int, default=128, help='image side in pixels')
-    parser.add_argument('--classes', type=int, default=4, help='number of class folders')
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('out')
+    parser.add_argument('--num', type=int, default=64)
+    parser.add_argument('--size', type=int, default=128)
+    parser.add_argument('--classes', type=int, default=4)
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--force', action='store_true', help='replace an existing set there')
+    parser.add_argument('--force', action='store_true')
     args = parser.parse_args(argv)
-    try:
-        train = make_image_folder(args.out, args.num, args.size, args.classes, args.seed,
-                                  force=args.force)
-    except WorkDirError as err:
-        fail(str(err))
-    print(f'wrote {args.num} images of {args.size}x{args.size} to {train}')
+    new = ['fcmae', '--out', args.out, '--train', str(args.num), '--size', str(args.size),
+           '--classes', str(args.classes), '--seed', str(args.seed)]
+    new += ['--force'] if args.force else []
+    warnings.warn(f'{osp.basename(__file__)} is replaced by: python tools/make_synthetic.py '
+                  f'{" ".join(new)} (one grammar for the four makers); this spelling goes in the '
+                  f'next release', FutureWarning, stacklevel=1)
+    runpy.run_path(osp.join(osp.dirname(osp.abspath(__file__)), 'make_synthetic.py'))['main'](new)
 
 
 if __name__ == '__main__':

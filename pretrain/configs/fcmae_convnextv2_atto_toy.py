@@ -1,5 +1,5 @@
 # Toy FCMAE run for a CPU in a few minutes: the generated image set, 96x96 crops (3x3 patches).
-#   python tools/make_synthetic_images.py data/fcmae_toy
+#   python tools/make_synthetic.py fcmae --out data/fcmae_toy
 #   python tools/pretrain_fcmae.py pretrain/configs/fcmae_convnextv2_atto_toy.py
 _base_ = ['./_base_/fcmae_in1k.py']
 

@@ -1,5 +1,5 @@
 # Toy finetune for a CPU in a few minutes: ConvNeXt V2-Atto on the generated texture folder.
-#   python tools/make_synthetic_imagenet.py data/synthetic_imagenet
+#   python tools/make_synthetic.py imagenet --out data/synthetic_imagenet
 #   OMP_NUM_THREADS=1 python tools/finetune_imagenet.py \
 #       finetune/configs/toy/finetune_convnextv2_atto_toy.py
 # The Table 9 Atto recipe, changed where a 512-image, 8-class set trained for ~300 steps needs it:

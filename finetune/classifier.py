@@ -37,17 +37,19 @@ class ConvNeXtV2Classifier(BaseModel):
             official, timm, a classifier of this toolkit). The backbone must fit exactly; the
             final norm and the head are taken when present, and the head is re-initialised when
             its class count differs (e.g. IN-22K -> IN-1K).
+        compile: the backbone's ``compile`` switch (``ConvNeXtV2``): True or torch.compile options.
         data_preprocessor: defaults to normalisation with the ImageNet mean/std.
     """
 
     def __init__(self, arch='atto', num_classes=1000, drop_path_rate=0.0, head_init_scale=0.001,
-                 label_smoothing=0.0, pretrained=None, data_preprocessor=None, init_cfg=None):
+                 label_smoothing=0.0, pretrained=None, compile=False, data_preprocessor=None,
+                 init_cfg=None):
         if data_preprocessor is None:
             data_preprocessor = dict(type='ImgDataPreprocessor', mean=IMAGENET_MEAN,
                                      std=IMAGENET_STD)
         super().__init__(data_preprocessor=data_preprocessor, init_cfg=init_cfg)
         self.backbone = ConvNeXtV2(arch, drop_path_rate=drop_path_rate, out_indices=(3,),
-                                   norm_out=False)
+                                   norm_out=False, compile=compile)
         width = self.backbone.dims[-1]
         self.norm = nn.LayerNorm(width, eps=1e-6)
         self.head = nn.Linear(width, num_classes)

@@ -1,0 +1,137 @@
+"""Prove the GPU path in one command: every training of the toolkit for a few iterations.
+
+Rows (each built from its real config, only sizes/iterations/data changed: reports/gpu_runs.py):
+  mask-rcnn          det_configs/mask-rcnn_convnextv2-SIZE_fpn_lsj-3x_coco.py, LSJ crops + masks, fp16 AMP
+  cascade-mask-rcnn  det_configs/cascade-mask-rcnn_convnextv2-SIZE_fpn_4conv1fc-giou_ms-crop-3x_coco.py
+                     ('config missing' while that file does not exist)
+  upernet            seg_configs/upernet_convnextv2-SIZE_8xb2-amp-160k_ade20k-512x512.py, bf16 AMP
+  fcmae              pretrain/configs/fcmae_convnextv2_SIZE_800e_in1k.py, sparse encoder, bf16 AMP
+  finetune           finetune/configs/finetune_convnextv2_SIZE_*e_in1k.py, mixup/cutmix + EMA, bf16 AMP
+each eager, then with the backbone compiled (model.backbone.compile) for the runs in --compile.
+On a machine without a GPU every run trains in fp32 (engine/launch.py fit_to_machine).
+A row fails when an iteration raises or a loss is not finite; the command then exits 1 naming
+each failed row. Writes OUT/gpu_check.json and OUT/gpu_check.md (the table it prints).
+
+Defaults: GPU: base, det 1024, seg 512, images 224, the configs' per-GPU batches (det 2, seg 2,
+FCMAE 64, finetune 64), 3 warm-up + 10 timed iterations, every compilable run also compiled;
+CPU: atto, det/seg 256, images 64, batch 2/2/4/4, 1 + 2 iterations, nothing compiled.
+
+Expected time of the default GPU check on one H200 (base; not measured yet: forward GMACs
+counted with mmengine's analyzer at these sizes, training = 3x forward, at an assumed sustained
+150 TFLOP/s in fp16/bf16, plus the start-up measured on the CPU and a compile allowance):
+  row                      fwd GMACs/iter  s/iter   build+warm-up  row total
+  mask-rcnn base eager     {det}      ~{det_s}    ~20 s          ~{det_t} s
+  cascade-mask-rcnn eager  {cas}      ~{cas_s}    ~20 s          ~{cas_t} s
+  upernet base eager       {seg}      ~{seg_s}    ~20 s          ~{seg_t} s
+  fcmae base eager         {fcm}      ~{fcm_s}    ~15 s          ~{fcm_t} s
+  finetune base eager      {fin}      ~{fin_s}    ~15 s          ~{fin_t} s
+  each compiled row        same            same     ~60-120 s      ~70-130 s
+The install (source .whl/setup_device.sh) takes ~5 min, so the default --budget-s 270 keeps the
+check within the other 5 of a 10-minute call: eager rows run first, and a compiled row that would
+not fit is skipped (said in its note and in the closing line). Measured CPU table:
+docs/benchmarks.md "GPU check".
+
+Examples:
+  source .whl/setup_device.sh && python tools/gpu_check.py --out $OUT   # on the GPU machine
+  python tools/gpu_check.py --device cpu                                 # CPU: atto, small sizes
+  python tools/gpu_check.py --device cpu --ddp 2 --runs finetune         # 2-process DDP (gloo)
+"""
+import argparse
+import math
+import sys
+
+import torch
+
+from engine.messages import fail, short_list
+from engine.work_dir_guard import WorkDirError, check_output_free
+
+
+def parse_args(argv=None):
+    from backbones.variants import ARCHS
+    from reports import gpu_check, gpu_runs
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--size', help='backbone size (default: base on a GPU, atto on a CPU)')
+    parser.add_argument('--runs', default=','.join(gpu_runs.RUNS), help='comma-separated rows')
+    parser.add_argument('--compile', help='runs also timed with the backbone compiled (default: '
+                        f'{",".join(gpu_runs.COMPILABLE)} on a GPU, none on a CPU); "none" for none')
+    parser.add_argument('--compile-backend', default='inductor',
+                        help='torch.compile backend (aot_eager: no code generation, for CPU tests)')
+    parser.add_argument('--det-resolution', type=int, help='det crop side (default 1024 GPU / 256 CPU)')
+    parser.add_argument('--seg-resolution', type=int, help='seg crop side (default 512 GPU / 256 CPU)')
+    parser.add_argument('--resolution', type=int, help='FCMAE/finetune image side (224 GPU / 64 CPU)')
+    parser.add_argument('--batch', type=int, help='images per process for every row '
+                        '(default: the configs\' per-GPU batch on a GPU, 2/2/4/4 on a CPU)')
+    parser.add_argument('--rois', type=int, help='RoIs sampled per image by each R-CNN stage (default: '
+                        'the configs\' 512; fewer for quick CPU checks)')
+    parser.add_argument('--warmup', type=int, help='untimed iterations per row (default 3 GPU / 1 CPU)')
+    parser.add_argument('--iters', type=int, help='timed iterations per row (default 10 GPU / 2 CPU)')
+    parser.add_argument('--budget-s', type=float, default=270.0,
+                        help='seconds for the whole check (inf: no limit); default 270')
+    parser.add_argument('--ddp', type=int, default=1, metavar='N',
+                        help='N processes under DDP (NCCL with N GPUs, gloo on the CPU)')
+    parser.add_argument('--ddp-timeout-s', type=float, default=300.0, help='collective timeout')
+    parser.add_argument('--inject-nan', default='', metavar='RUNS',
+                        help='make these runs\' loss NaN (checks that a broken run fails the check)')
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--out', default='outputs/gpu_check')
+    parser.add_argument('--force', action='store_true', help='replace an earlier gpu_check.json/.md')
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    kind = 'cuda' if args.device.startswith('cuda') else 'cpu'
+    if kind == 'cuda' and not torch.cuda.is_available():
+        fail(f'--device {args.device} but no CUDA GPU is visible; use --device cpu')
+    if kind == 'cpu' and args.device != 'cpu':
+        fail(f'--device must be cpu, cuda or cuda:N, got {args.device!r}')
+    for key, value in gpu_check.DEFAULTS[kind].items():
+        if key != 'budget_s' and getattr(args, key) is None:
+            setattr(args, key, value)
+    args.runs = names(args.runs, gpu_runs.RUNS, '--runs')
+    if args.compile is None:
+        args.compile = list(gpu_runs.COMPILABLE) if kind == 'cuda' else []
+    else:
+        args.compile = [] if args.compile == 'none' else names(args.compile, gpu_runs.COMPILABLE,
+                                                                '--compile (FCMAE\'s encoder is sparse)')
+    args.inject_nan = names(args.inject_nan, gpu_runs.RUNS, '--inject-nan') if args.inject_nan else []
+    if args.size not in ARCHS:
+        fail(f'--size {args.size!r} is not one of {", ".join(ARCHS)}')
+    for key in ('det_resolution', 'seg_resolution', 'resolution'):
+        if getattr(args, key) % 32:
+            fail(f'--{key.replace("_", "-")} {getattr(args, key)} must be a multiple of 32 '
+                 '(the backbone downsamples by 32)')
+    if args.iters < 1 or args.warmup < 0 or any(v is not None and v < 1 for v in (args.batch, args.rois)):
+        fail('--iters, --batch and --rois must be at least 1, --warmup at least 0')
+    if args.ddp < 1 or math.isnan(args.budget_s) or args.budget_s < 0:
+        fail('--ddp must be at least 1 and --budget-s a number of seconds >= 0 (or inf)')
+    return args
+
+
+def names(text, allowed, option):
+    chosen = [n.strip() for n in text.split(',') if n.strip()]
+    unknown = [n for n in chosen if n not in allowed]
+    if unknown or not chosen:
+        fail(f'{option}: unknown {short_list(unknown)}; choose from {", ".join(allowed)}')
+    return chosen
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    for name in ('gpu_check.json', 'gpu_check.md'):   # before the check, not after it
+        try:
+            check_output_free(f'{args.out}/{name}', args.force, 'the gpu_check output')
+        except WorkDirError as err:
+            fail(str(err))
+    from reports.gpu_check import ddp_backend, main_check
+    if args.ddp > 1 and ddp_backend(args.ddp)[0] is None:
+        fail(ddp_backend(args.ddp)[1])
+    from torch.multiprocessing.spawn import ProcessExitedException, ProcessRaisedException
+    try:
+        return main_check(args)
+    except (ProcessRaisedException, ProcessExitedException) as err:   # DDP: one process broke
+        last = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
+        fail(f'gpu_check --ddp {args.ddp}: a process failed, so the DDP run stopped: {last}', code=1)
+
+
+if __name__ == '__main__':
+    sys.exit(main())

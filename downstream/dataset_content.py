@@ -24,6 +24,8 @@ import json
 import math
 from collections import Counter
 
+import numpy as np
+
 from engine.messages import short_list
 
 BOX_HOWTO = ('COCO boxes are [x, y, width, height] (boxes written as [x1, y1, x2, y2] read this way): '
@@ -105,38 +107,58 @@ def _category_problems(categories, source):
 
 
 def _box_problems(annotations, sizes, source):
-    """(errors, number of boxes the loader drops) - the rule of mmdet's CocoDataset.parse_data_info."""
-    malformed, empty, dropped = [], [], 0
-    for ann in annotations:
-        box = ann.get('bbox')
-        if not (isinstance(box, (list, tuple)) and len(box) == 4 and all(map(_number, box))
-                and _number(ann.get('area'))):
-            malformed.append(ann)
-        elif box[2] <= 0 or box[3] <= 0:
-            empty.append(ann)
-        elif ann.get('image_id') in sizes and _dropped(box, ann['area'], sizes[ann['image_id']]):
-            dropped += 1
-    errors = []
-    if malformed:
-        first = malformed[0]
-        errors.append(f'{source}: {len(malformed)} of {len(annotations)} annotations lack a bbox of 4 '
+    """(errors, number of boxes the loader drops) - the rule of mmdet's CocoDataset.parse_data_info,
+    on arrays (COCO train2017 has 860k annotations)."""
+    boxes = [a.get('bbox') for a in annotations]
+    areas = [a.get('area') for a in annotations]
+    if _all_numbers(boxes, areas):
+        formed = np.ones(len(annotations), bool)
+    else:
+        formed = np.array([isinstance(b, (list, tuple)) and len(b) == 4 and all(map(_number, b))
+                           and _number(a) for b, a in zip(boxes, areas)], bool)
+    index = np.flatnonzero(formed)
+    if len(index) < len(annotations):
+        boxes, areas = [boxes[i] for i in index], [areas[i] for i in index]
+    xywh = np.array(boxes, np.float64).reshape(-1, 4)
+    area = np.array(areas, np.float64)
+    finite = np.isfinite(xywh).all(1) & np.isfinite(area)
+    formed[index[~finite]] = False
+    xywh, area, index = xywh[finite], area[finite], index[finite]
+    empty = (xywh[:, 2] <= 0) | (xywh[:, 3] <= 0)
+    numeric = {image_id: _numeric_size(size) for image_id, size in sizes.items()}
+    unknown = (np.nan, np.nan)
+    image = np.array([numeric.get(annotations[i].get('image_id'), unknown) for i in index],
+                     np.float64).reshape(-1, 2)
+    x, y, w, h = xywh.T
+    inside_w = np.maximum(0, np.minimum(x + w, image[:, 0]) - np.maximum(x, 0))
+    inside_h = np.maximum(0, np.minimum(y + h, image[:, 1]) - np.maximum(y, 0))
+    dropped = (inside_w * inside_h == 0) | (area <= 0) | (w < 1) | (h < 1)
+    dropped &= ~empty & np.isfinite(image).all(1)
+    errors, total = [], len(annotations)
+    if not formed.all():
+        first = annotations[int(np.flatnonzero(~formed)[0])]
+        errors.append(f'{source}: {int((~formed).sum())} of {total} annotations lack a bbox of 4 '
                       f'finite numbers or a numeric area (e.g. annotation id {first.get("id")}: bbox '
                       f'{first.get("bbox")!r}, area {first.get("area")!r}); {BOX_HOWTO}')
-    if empty:
-        first = empty[0]
-        errors.append(f'{source}: {len(empty)} of {len(annotations)} boxes have a width or height '
-                      f'<= 0 (e.g. annotation id {first.get("id")}: bbox {first["bbox"]}); {BOX_HOWTO}')
-    return errors, dropped
+    if empty.any():
+        first = annotations[int(index[empty][0])]
+        errors.append(f'{source}: {int(empty.sum())} of {total} boxes have a width or height <= 0 '
+                      f'(e.g. annotation id {first.get("id")}: bbox {first["bbox"]}); {BOX_HOWTO}')
+    return errors, int(dropped.sum())
 
 
-def _dropped(box, area, size):
-    x, y, w, h = box
-    width, height = size
-    if not (_number(width) and _number(height)):
+def _all_numbers(boxes, areas):
+    """Every box a list of 4 and every value an int or float (checked in bulk)."""
+    from itertools import chain
+    if not all(type(b) in (list, tuple) and len(b) == 4 for b in boxes):
         return False
-    inside_w = max(0, min(x + w, width) - max(x, 0))
-    inside_h = max(0, min(y + h, height) - max(y, 0))
-    return inside_w * inside_h == 0 or area <= 0 or w < 1 or h < 1
+    kinds = set(map(type, chain.from_iterable(boxes))) | set(map(type, areas))
+    return kinds <= {int, float}
+
+
+def _numeric_size(size):
+    width, height = size
+    return (width, height) if _number(width) and _number(height) else (np.nan, np.nan)
 
 
 def read_coco(path):
@@ -203,7 +225,6 @@ def label_map_problems(entry):
     """[(path, reason)] for a label map holding values outside its class range; ``entry`` carries
     ``seg_map_path`` and ``label_range`` = (num_classes, reduce_zero_label, ignore_index). A file
     that cannot be read is left to the decoding check (engine/dataset_check.py)."""
-    import numpy as np
     from PIL import Image
     path = entry['seg_map_path']
     num_classes, reduce_zero_label, ignore_index = entry['label_range']

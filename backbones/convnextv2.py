@@ -12,12 +12,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.utils.checkpoint as cp
 from mmengine.model import BaseModule
+from mmengine.registry import MODELS
 from torch.nn.modules.batchnorm import _BatchNorm
 
 from .layers import Block, LayerNorm2d, VisiblePositions, downsample, stem
 from .variants import resolve_arch
 
 
+@MODELS.register_module()
 class ConvNeXtV2(BaseModule):
     """ConvNeXt V2 (Woo et al., CVPR 2023) with the OpenMMLab backbone contract.
 

@@ -17,6 +17,7 @@ import json
 
 from mmengine.dist import get_dist_info
 from mmengine.logging import print_log
+from mmengine.registry import OPTIM_WRAPPER_CONSTRUCTORS
 
 from engine.optional_imports import import_required
 
@@ -61,6 +62,7 @@ def layer_id_rule(decay_type, depths):
     raise ValueError(f'decay_type must be one of {DECAY_TYPES}, got {decay_type!r}')
 
 
+@OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class ConvNeXtV2LayerDecayOptimizerConstructor(_Base):
     """``paramwise_cfg=dict(decay_rate=0.9, decay_type='layer_wise' | 'group_wise' | 'stage_wise')``.
 

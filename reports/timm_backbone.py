@@ -6,11 +6,12 @@ detector or segmentor around it is identical and only the backbone implementatio
 import timm
 import torch.nn as nn
 from mmengine.model import BaseModule
+from mmengine.registry import MODELS
 
 from backbones.layers import LayerNorm2d
-from backbones.registration import register_model
 
 
+@MODELS.register_module()
 class TimmConvNeXtV2(BaseModule):
     def __init__(self, arch='base', drop_path_rate=0.0, out_indices=(0, 1, 2, 3), init_cfg=None, **unused):
         super().__init__(init_cfg=None)
@@ -21,5 +22,3 @@ class TimmConvNeXtV2(BaseModule):
     def forward(self, x):
         return tuple(norm(feature) for norm, feature in zip(self.norms, self.body(x)))
 
-
-register_model('TimmConvNeXtV2', TimmConvNeXtV2)

@@ -180,7 +180,20 @@ def rewrite_config(folder, **changes):
         json.dump(config, f)
 
 
+def mmpretrain_folder():
+    """Where tools/run_tests.sh installs mmpretrain (requirements-test-mmpretrain.txt): a folder of
+    its own, never the environment, because mmdet.models imports an installed mmpretrain, and
+    mmpretrain 1.2 fails to import beside transformers 5."""
+    folder = os.environ.get('CNV2_TEST_PEERS') or osp.expanduser(
+        '~/.cache/convnextv2-toolkit/test-peers/mmpretrain-1.2.0')
+    if not osp.isfile(osp.join(folder, 'mmpretrain', '__init__.py')):
+        sys.exit(f'mmpretrain is not installed in {folder}: run bash tools/run_tests.sh '
+                 '(it installs the test peers)')
+    return folder
+
+
 if __name__ == '__main__':
+    sys.path.append(mmpretrain_folder())   # after site-packages: it adds mmpretrain, shadows nothing
     without_transformers()
     if sys.argv[1:2] == ['mmpretrain']:
         write_mmpretrain(sys.argv[2])

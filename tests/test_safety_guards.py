@@ -1,9 +1,11 @@
 """Guards that keep a user (and CI) out of trouble: no unsafe unpickling, no subprocess without a
-timeout, a hung tool step is stopped, a broken mmdet/mmseg import is named, a refused pickle global
+timeout, a hung tool step is stopped, a broken mmdet import is named, a refused pickle global
 is explained, and ``--amp`` without a GPU stops every entry point the same way."""
 import ast
 import glob
 import os
+import re
+import subprocess
 import sys
 
 import pytest
@@ -78,12 +80,28 @@ def test_a_hung_tool_step_is_stopped_with_one_line(tmp_path, capsys):
     assert f'{hangs} ran past 1 s and was stopped' in str(exit_info.value.code)
 
 
-def test_broken_mmseg_import_is_named(monkeypatch):
-    from backbones import registration
-    monkeypatch.setitem(sys.modules, 'mmseg.registry', None)   # makes the import raise
-    with pytest.raises(ImportError, match=r'cannot import mmseg\.registry .*mmseg is required - '
-                                          r'run bash tools/install.sh'):
-        registration.register_all()
+def test_broken_mmdet_import_is_named():
+    """backbones builds its layer-decay constructor on mmdet's: a broken mmdet is named, once."""
+    broken = ("import sys; sys.modules['mmdet.engine.optimizers.layer_decay_optimizer_constructor'] "
+              "= None; import backbones")
+    done = subprocess.run([sys.executable, '-c', broken], capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    assert re.search(r'cannot import mmdet\.engine\.optimizers\.layer_decay_optimizer_constructor .*'
+                     r'mmdet is required - run bash tools/install.sh', done.stderr), done.stderr[-800:]
+
+
+def test_mmdet_and_mmseg_find_the_backbone_and_constructor_in_the_root_registries():
+    """Registered once, in mmengine's root registries: the scoped children fall back to them."""
+    import backbones
+    from mmdet.registry import MODELS as DET_MODELS
+    from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS as DET_CONSTRUCTORS
+    from mmseg.registry import MODELS as SEG_MODELS
+    from mmseg.registry import OPTIM_WRAPPER_CONSTRUCTORS as SEG_CONSTRUCTORS
+    for registry in (DET_MODELS, SEG_MODELS):
+        assert registry.get('ConvNeXtV2') is backbones.ConvNeXtV2
+    for registry in (DET_CONSTRUCTORS, SEG_CONSTRUCTORS):
+        assert registry.get('ConvNeXtV2LayerDecayOptimizerConstructor') is \
+            backbones.ConvNeXtV2LayerDecayOptimizerConstructor
 
 
 def test_refused_pickle_global_names_the_type_and_the_fix(tmp_path):

@@ -61,7 +61,11 @@ class GRN(nn.Module):
     def forward_rows(self, rows, image, num_images):
         """GRN on (K, C) visible rows; the spatial norm runs per image over its own rows."""
         squares = rows.new_zeros(num_images, rows.shape[1]).index_add_(0, image, rows * rows)
-        gx = squares.sqrt()
+        # sqrt'(0) is infinite: a channel that is exactly 0 at every visible row (GELU underflows
+        # to 0 below about -15; likely with few visible positions) would turn its gradient into NaN.
+        # Zero gradient there instead, as torch.linalg.vector_norm (the dense path) does.
+        nonzero = squares > 0
+        gx = torch.where(nonzero, squares, torch.ones_like(squares)).sqrt() * nonzero
         nx = gx / (gx.mean(dim=-1, keepdim=True) + self.eps)
         return torch.addcmul(self.beta.view(-1) + rows, self.gamma.view(-1), rows * nx[image])
 

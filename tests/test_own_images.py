@@ -283,3 +283,25 @@ def test_channel_preprocessor_normalises_every_channel():
     torch.testing.assert_close(out, want)
     with pytest.raises(ValueError, match='images have 3 channels but mean/std have 4 values'):
         ChannelDataPreprocessor(mean, std)(dict(inputs=torch.rand(1, 3, 8, 8)))
+
+
+def test_sparse_grn_gradient_is_finite_where_a_channel_is_zero():
+    """A channel exactly 0 at every visible position (GELU underflow; continuing FCMAE on small
+    crops has one visible position per image in the last stage) gave NaN gradients through
+    sqrt(0); now zero, as the dense path's vector_norm."""
+    from backbones.layers import GRN
+    grn = GRN(4)
+    with torch.no_grad():
+        grn.gamma.fill_(0.5)
+    rows = torch.randn(3, 4, dtype=torch.float64)
+    rows[:, 1] = 0.0
+    rows.requires_grad_(True)
+    grn.double().forward_rows(rows, torch.tensor([0, 0, 1]), 2).sum().backward()
+    assert torch.isfinite(rows.grad).all() and torch.isfinite(grn.gamma.grad).all()
+    dense = rows.detach().clone().requires_grad_(True)   # the same two images, dense
+    images = torch.zeros(2, 1, 2, 4, dtype=torch.float64)
+    images[0, 0, :2] = dense[:2]
+    images[1, 0, 0] = dense[2]
+    visible = torch.tensor([[1.0, 1.0], [1.0, 0.0]], dtype=torch.float64).view(2, 1, 2, 1)
+    torch.testing.assert_close(grn(images, visible)[visible.expand(-1, -1, -1, 4) > 0].view(3, 4),
+                               grn.forward_rows(rows.detach(), torch.tensor([0, 0, 1]), 2))

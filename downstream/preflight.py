@@ -33,6 +33,7 @@ from backbones.checkpoints.hub import is_hub_id
 from engine.launch import load_config
 from downstream.dataset_content import class_count_problems, coco_problems
 from engine.messages import short_list
+from engine.preflight import PreflightError, build_on_meta, check_model_builds, compare_state_dicts
 
 INIT_HOWTO = ('produce it with the ImageNet-1K finetune and its backbone export, or use the released '
               'IN-1K weights (python tools/download_weights.py SIZE in1k prints their init_cfg URL), '
@@ -48,19 +49,17 @@ def drop_initial_weights(model_cfg):
         module_cfg.init_cfg = None
 
 
-def demo_config(config_path, checkpoint, image, default_scope):
-    """The config of a one-image demo, checked before anything is built: the image exists and the
-    checkpoint fits the config's whole model."""
+def demo_config(config_path, checkpoint, image, default_scope, check_config=None):
+    """The config of a one-image demo, checked before anything is built: the image exists,
+    ``check_config(cfg)`` passes (the kind of config) and the checkpoint fits its whole model."""
     if not osp.isfile(image):
         raise PreflightError(f'image {image} does not exist')
     cfg = load_config(config_path)
+    if check_config is not None:
+        check_config(cfg)
     init_default_scope(cfg.get('default_scope', default_scope))
     check_model_checkpoint(cfg.model, checkpoint)
     return cfg
-
-
-class PreflightError(RuntimeError):
-    """Input that would make a run fail; the message is one line naming the file and the fix."""
 
 
 # -- initial weights ------------------------------------------------------------------------------
@@ -135,26 +134,11 @@ def check_model_checkpoint(model_cfg, path):
     state_dict = obj.get('state_dict', obj) if isinstance(obj, dict) else None
     if not isinstance(state_dict, dict) or not state_dict:
         raise PreflightError(f'{path} holds no state_dict; pass a checkpoint written by tools/train.py')
-    state_dict = strip_module_prefix(state_dict)
-    own = build_on_meta(model_cfg).state_dict()
-    missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
-    mismatched = [f'{k} {tuple(state_dict[k].shape)} vs model {tuple(v.shape)}'
-                  for k, v in own.items() if k in state_dict and state_dict[k].shape != v.shape]
-    problems = [f'{label} {short_list(keys)}' for label, keys in
-                (('shape mismatches', mismatched), ('missing keys', missing),
-                 ('unexpected keys', unexpected)) if keys]
+    problems = compare_state_dicts(check_model_builds(model_cfg).state_dict(),
+                                   strip_module_prefix(state_dict))
     if problems:
         raise PreflightError(f'checkpoint {path} does not fit the model of this config: '
-                             f'{"; ".join(problems)}; use the config it was trained with')
-
-
-def build_on_meta(model_cfg):
-    """The model of a config with no memory and no weight initialisation (shapes only)."""
-    from mmengine.registry import MODELS
-    cfg = _without_init(model_cfg)
-    with torch.device('meta'):
-        return MODELS.build(cfg)
+                             f'{problems}; use the config it was trained with')
 
 
 # -- data -----------------------------------------------------------------------------------------
@@ -304,12 +288,3 @@ def _classes_of(dataset_cfg):
         return list(metainfo['classes'])
     cls = _dataset_class(dataset_cfg)
     return list(getattr(cls, 'METAINFO', {}).get('classes', ()))
-
-
-def _without_init(node):
-    """A copy of a model config with every init_cfg removed (no files read, no init run)."""
-    if isinstance(node, dict):
-        return type(node)({k: _without_init(v) for k, v in node.items() if k != 'init_cfg'})
-    if isinstance(node, (list, tuple)):
-        return type(node)(_without_init(v) for v in node)
-    return node

@@ -3,18 +3,27 @@
 ``tools/train.py`` (mmdet / mmseg), ``tools/pretrain_fcmae.py`` (FCMAE) and ``tools/finetune_imagenet.py`` parse the
 same launcher options, load configs the same way and fall back the same way on a machine without a
 GPU (fp32 instead of AMP, gloo instead of nccl). ``--amp`` behaves the same everywhere: it needs a GPU.
+
+Order of a launch: ``load_config`` (the config and ``--cfg-options`` checked, engine/preflight.py),
+the tool's preflight (nothing written yet), ``claim_or_stop`` (the work dir guard: no fresh run over
+an earlier run's checkpoints, one run per work dir), the Runner, ``train_or_stop`` (an error of the
+run is one line on the screen, its traceback in the work dir's log; Ctrl-C names the last complete
+checkpoint).
 """
+import logging
 import os
 import os.path as osp
 import sys
+import traceback
 
 import torch
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.logging import print_log
 from mmengine.runner import find_latest_checkpoint
 
 from .messages import fail
 from .preemption import restore_handlers
+from .preflight import PreflightError, read_config
 from .skipped_samples import clear_records, set_records_dir
 from .stops import RunStopped
 from .work_dir_guard import WorkDirError, claim_work_dir
@@ -34,11 +43,18 @@ def add_launch_arguments(parser, amp_help='mixed precision (needs a GPU)'):
                         help='start a fresh run even though the work dir holds checkpoints')
     if amp_help:
         parser.add_argument('--amp', action='store_true', help=amp_help)
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. train_dataloader.batch_size=4')
+    add_cfg_options(parser, 'train_dataloader.batch_size=4')
     parser.add_argument('--launcher', choices=LAUNCHERS, default='none')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
     return parser
+
+
+def add_cfg_options(parser, example):
+    """``--cfg-options`` (existing keys, same types) and ``--allow-new-keys``."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help=f'override existing config entries (same type), e.g. {example}')
+    parser.add_argument('--allow-new-keys', action='store_true',
+                        help='let --cfg-options add entries the config does not have')
 
 
 def parse_launch_args(parser, argv=None):
@@ -47,12 +63,13 @@ def parse_launch_args(parser, argv=None):
     return args
 
 
-def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
-    if not osp.isfile(path):
-        fail(f'config {path} does not exist')
-    cfg = Config.fromfile(path)
-    if cfg_options:
-        cfg.merge_from_dict(cfg_options)
+def load_config(path, cfg_options=None, work_dir=None, launcher='none', allow_new_keys=False):
+    """The config with ``cfg_options`` merged; a config that does not parse, an option naming no
+    entry of it or changing a value's type stops with one line."""
+    try:
+        cfg = read_config(path, cfg_options, allow_new_keys)
+    except PreflightError as err:
+        fail(str(err))
     cfg.launcher = launcher
     if work_dir is not None:
         cfg.work_dir = work_dir
@@ -63,14 +80,10 @@ def load_config(path, cfg_options=None, work_dir=None, launcher='none'):
 
 
 def set_resume(cfg, resume, overwrite=False):
-    """Apply ``--resume [CKPT]``; True when the run will start from a checkpoint. First claims the
-    work dir (engine/work_dir_guard.py): a fresh run does not start over an earlier run's
-    checkpoints without ``--overwrite``, and no two runs share a work dir at once."""
-    # claim_work_dir (engine/work_dir_guard.py) is not called here yet: it must run after the
-    # preflight, which promises that a refused run leaves the work dir as it was.
+    """Apply ``--resume [CKPT]``; True when the run will start from a checkpoint. Touches no file:
+    the work dir is claimed by ``claim_or_stop`` after the preflight."""
     del overwrite
     if resume is None:
-        clear_records(cfg.work_dir)   # a fresh run does not inherit an old run's skipped files
         return False
     cfg.resume = True
     if resume == 'auto':
@@ -80,6 +93,19 @@ def set_resume(cfg, resume, overwrite=False):
         fail(f'--resume {resume}: no such checkpoint')
     cfg.load_from = resume
     return True
+
+
+def claim_or_stop(cfg, resume, overwrite=False):
+    """After the preflight, before the Runner: claim the work dir (engine/work_dir_guard.py) or stop
+    with one line. A fresh run does not start over an earlier run's checkpoints without
+    ``--overwrite``, and no two runs share a work dir at once (the lock lives until exit)."""
+    try:
+        lock = claim_work_dir(cfg.work_dir, resume is not None, overwrite)
+    except WorkDirError as err:
+        fail(str(err))
+    if resume is None:
+        clear_records(cfg.work_dir)   # a fresh run does not inherit an old run's skipped files
+    return lock
 
 
 def use_amp(cfg, dtype='float16'):
@@ -151,17 +177,64 @@ def describe_lr_scaling(cfg, launcher):
 
 
 def build_runner(cfg):
+    """The Runner of ``cfg``; an error while building it (one the preflight cannot see) ends the
+    process with one line, the traceback in ``<work_dir>/traceback.log``."""
     from mmengine.registry import RUNNERS
     from mmengine.runner import Runner
-    return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
-
-
-def train_or_stop(runner):
-    """``runner.train()``; a ``RunStopped`` ends the process with its one line and exit code 1."""
     try:
-        return runner.train()
+        return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
+    except Exception as err:   # noqa: BLE001
+        os.makedirs(cfg.work_dir, exist_ok=True)
+        log = osp.join(cfg.work_dir, 'traceback.log')
+        with open(log, 'a') as f:
+            f.write(traceback.format_exc())
+        text = (str(err).strip().splitlines() or [''])[0]
+        _stop(f'error: the run could not start: {type(err).__name__}: {text} (traceback in {log})', 1)
+
+
+def train_or_stop(runner, run=None):
+    """``runner.train()`` (or ``run()``). Whatever ends it early ends the process with one line:
+    a ``RunStopped`` with its own message, any other error with its type and message (the full
+    traceback goes to the work dir's log file, not the screen), Ctrl-C with the last complete
+    checkpoint to ``--resume`` from. Exit status 1 (130 for Ctrl-C)."""
+    try:
+        return (run or runner.train)()
     except RunStopped as stop:
-        print(f'error: {stop}', file=sys.stderr, flush=True)
-        sys.exit(1)
+        _stop(f'error: {stop}', 1)
+    except KeyboardInterrupt:
+        last = find_latest_checkpoint(runner.work_dir)
+        where = (f'the last complete checkpoint is {last}; continue with --resume' if last else
+                 'no checkpoint was written yet')
+        _stop(f'interrupted: {where}', 130)
+    except Exception as err:   # noqa: BLE001  (one line here, the traceback in the log)
+        log = log_traceback(runner)
+        text = (str(err).strip().splitlines() or [''])[0]
+        _stop(f'error: the run failed: {type(err).__name__}: {text} (traceback in {log})', 1)
     finally:
         restore_handlers()
+
+
+def _stop(line, code):
+    print(line, file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
+def log_traceback(runner):
+    """Append the current exception's traceback to the runner's log file only (not the console);
+    returns that file (``<work_dir>/traceback.log`` when the logger writes none)."""
+    text = traceback.format_exc()
+    for handler in getattr(runner.logger, 'handlers', ()):
+        if isinstance(handler, logging.FileHandler):
+            handler.acquire()
+            try:
+                handler.flush()
+                with open(handler.baseFilename, 'a') as f:
+                    f.write(text)
+            finally:
+                handler.release()
+            return handler.baseFilename
+    path = osp.join(runner.work_dir, 'traceback.log')
+    os.makedirs(runner.work_dir, exist_ok=True)
+    with open(path, 'a') as f:
+        f.write(text)
+    return path

@@ -29,8 +29,9 @@ from .messages import short_list
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
 # the command for each kind of config, and how a config's kind is told
-COMMANDS = {'det': 'tools/train.py', 'seg': 'tools/train.py', 'fcmae': 'tools/pretrain_fcmae.py',
-            'classifier': 'tools/finetune_imagenet.py'}
+COMMANDS = {'det': 'python tools/train.py', 'seg': 'python tools/train.py',
+            'fcmae': 'python tools/pretrain_fcmae.py', 'classifier': 'python tools/finetune_imagenet.py'}
+DEMO_COMMANDS = {'det': 'python tools/demo_det.py', 'seg': 'python tools/demo_seg.py'}
 _MODEL_KINDS = {'FCMAE': 'fcmae', 'ConvNeXtV2Classifier': 'classifier'}
 _SCOPE_KINDS = {'mmdet': 'det', 'mmseg': 'seg'}
 
@@ -61,17 +62,35 @@ def read_config(path, cfg_options=None, allow_new_keys=False):
 
 def _syntax_error_line(path, err):
     """'config FILE line N: MESSAGE' for the file that really has the error (a _base_ too)."""
-    found = re.search(r'config file (.+?\.py)', str(err))
-    culprit = found.group(1) if found else (err.filename or path)
-    try:
-        with open(culprit, encoding='utf-8') as f:
-            ast.parse(f.read(), culprit)
-    except SyntaxError as exact:
-        err = exact
-    except OSError:
-        pass
+    found = _find_syntax_error(path)
+    culprit, err = found if found else (path, err)
     line = f' line {err.lineno}' if err.lineno else ''
     return f'config {culprit}{line}: {err.msg}; fix the Python syntax there'
+
+
+def _find_syntax_error(path, seen=()):
+    """(file, SyntaxError) of the first file among ``path`` and its ``_base_`` files that does not
+    parse (mmengine's own error names neither), or None."""
+    try:
+        with open(path, encoding='utf-8') as f:
+            tree = ast.parse(f.read(), path)
+    except SyntaxError as err:
+        return path, err
+    except OSError:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, 'id', '') == '_base_' for t in node.targets):
+            try:
+                bases = ast.literal_eval(node.value)
+            except ValueError:
+                return None
+            for base in [bases] if isinstance(bases, str) else bases:
+                base = osp.normpath(osp.join(osp.dirname(path), base))
+                if base not in seen:
+                    found = _find_syntax_error(base, (*seen, path))
+                    if found:
+                        return found
+    return None
 
 
 def _first_line(err):
@@ -133,13 +152,15 @@ def config_kind(cfg):
     return _MODEL_KINDS.get(model_type) or _SCOPE_KINDS.get(cfg.get('default_scope'))
 
 
-def check_kind(cfg, kinds, command, path='the config'):
-    """Refuse a config that is not one of ``kinds`` for ``command``."""
+def check_kind(cfg, kinds, command, path='the config', commands=None):
+    """Refuse a config that is not one of ``kinds`` for ``command``, naming the command for its
+    kind (``commands`` overrides ``COMMANDS``, e.g. the demo of each kind)."""
     kind = config_kind(cfg)
     if kind in kinds:
         return kind
     model_type = (cfg.get('model') or {}).get('type', 'none')
-    right = f'; run it with python {COMMANDS[kind]}' if kind in COMMANDS else ''
+    commands = {**COMMANDS, **(commands or {})}
+    right = f'; run it with {commands[kind]}' if kind in commands else ''
     raise PreflightError(f'{path} is a {kind or "unknown"} config (model {model_type}), but {command} '
                          f'runs {" / ".join(kinds)} configs{right}')
 
@@ -195,6 +216,11 @@ def build_on_meta(model_cfg, registry=None):
     """The model of a config with no memory and no weight initialisation (shapes only)."""
     if registry is None:
         from mmengine.registry import MODELS as registry
+    if isinstance(model_cfg.get('type'), str):
+        # import the scope's model modules (mmdet.models, ...) first: some of what they import
+        # (transformers via mmpretrain) fails to import under the meta device
+        with registry.switch_scope_and_registry(None) as scoped:
+            scoped.get(model_cfg['type'])
     with torch.device('meta'):
         return registry.build(without_init(model_cfg))
 

@@ -85,19 +85,28 @@ class RunLock:
             return self
         raise WorkDirError(f'could not take the run lock {self.path}')
 
-    def _judge_existing(self):
-        """Remove a stale lock (dead process on this host) or raise: another run holds it."""
+    def check_free(self):
+        """Raise ``WorkDirError`` when a live run holds the lock; True when a lock of this process
+        or a stale one is there (``acquire`` replaces it). Changes nothing."""
+        if not osp.exists(self.path):
+            return False
         pid, host = _read_lock(self.path)
         here = socket.gethostname()
-        if pid == os.getpid() and host == here:   # this process already runs here (in-process reuse)
-            os.remove(self.path)
-            return
-        if pid is not None and host == here and _pid_alive(pid):
+        if pid is not None and host == here and pid != os.getpid() and _pid_alive(pid):
             raise WorkDirError(f'another run (PID {pid}) is using {osp.dirname(self.path)}; wait '
                                f'for it or choose another --work-dir')
         if pid is not None and host != here:
             raise WorkDirError(f'another run (PID {pid} on {host}) holds {self.path}; wait for it, '
                                f'choose another --work-dir, or delete the lock if that run is gone')
+        return True
+
+    def _judge_existing(self):
+        """Remove a stale lock (dead process on this host) or raise: another run holds it."""
+        self.check_free()
+        pid, host = _read_lock(self.path)
+        if pid == os.getpid() and host == socket.gethostname():   # in-process reuse
+            os.remove(self.path)
+            return
         who = f'PID {pid}, no longer running' if pid is not None else 'unreadable'
         print(f'taking over the stale run lock {self.path} ({who})', flush=True)
         try:
@@ -128,7 +137,10 @@ class RunLock:
 
 def claim_work_dir(work_dir, resume, overwrite=False):
     """Check that a run may use ``work_dir`` and lock it for this process; returns the lock
-    (``None`` on ranks other than 0, which share rank 0's lock). Raises ``WorkDirError``."""
+    (``None`` on ranks other than 0, which share rank 0's lock). Raises ``WorkDirError``: first for
+    a live run holding the lock, then for checkpoints a fresh run would overwrite."""
+    if _global_rank() == 0:
+        RunLock(work_dir).check_free()
     if not resume and not overwrite:
         found = existing_checkpoints(work_dir)
         if found:

@@ -10,11 +10,12 @@ first 100), on a random image with a randomly initialised model.
 """
 import argparse
 
-from mmengine.config import DictAction
+from mmengine.registry import init_default_scope
 
 from downstream.complexity import PAPER, complexity
-from engine.launch import load_config
+from engine.launch import add_cfg_options, load_config
 from engine.messages import fail
+from engine.preflight import PreflightError, check_kind, check_model_builds
 
 
 def parse_size(text):
@@ -30,16 +31,22 @@ def parse_args(argv=None):
     parser.add_argument('config')
     parser.add_argument('--size', type=parse_size, default=(1280, 800),
                         help='input WIDTHxHEIGHT (default 1280x800, Table 6)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options(parser, 'model.backbone.arch=tiny')
     return parser.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    cfg = load_config(args.config, args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options, allow_new_keys=args.allow_new_keys)
     width, height = args.size
-    if width % 32 or height % 32:
-        fail(f'--size {width}x{height}: both sides must be multiples of 32 (the FPN stride)')
+    if width % 32 or height % 32 or width <= 0 or height <= 0:
+        fail(f'--size {width}x{height}: both sides must be positive multiples of 32 (the FPN stride)')
+    try:
+        check_kind(cfg, ('det', 'seg'), 'tools/analyze_complexity.py', args.config)
+        init_default_scope(cfg.default_scope)
+        check_model_builds(cfg.model, args.config)
+    except PreflightError as err:
+        fail(str(err))
     info = complexity(cfg, width, height)
     gflops = info['flops'] / 1e9
     print(f'config: {args.config}')

@@ -23,6 +23,7 @@ from analysis.images import ImageSetError
 from analysis.run import ANALYSES, DTYPES, Options, analyze
 from backbones.checkpoints import CheckpointError
 from engine.messages import fail
+from engine.preflight import PreflightError, check_device, check_writable
 
 
 def parse_args(argv=None):
@@ -66,6 +67,14 @@ def main(argv=None):
     args = parse_args(argv)
     if args.size % 32 or args.size <= 0:
         fail(f'--size {args.size} is not a positive multiple of 32 (the backbone stride)')
+    for option in ('num_images', 'batch_size'):
+        if getattr(args, option) <= 0:
+            fail(f'--{option.replace("_", "-")} {getattr(args, option)}: must be a positive integer')
+    try:
+        check_device(args.device)
+        check_writable(args.out, '--out', folder=True)
+    except PreflightError as err:
+        fail(str(err))
     options = Options(
         images=args.images, out_dir=args.out, analyses=tuple(args.analyses),
         num_images=args.num_images, size=args.size, batch_size=args.batch_size,

@@ -10,6 +10,7 @@ import mmcv
 
 from downstream import preflight
 from engine.messages import fail
+from engine.preflight import DEMO_COMMANDS, check_device, check_kind, check_writable
 
 
 def parse_args(argv=None):
@@ -41,7 +42,11 @@ def draw(image, result, model, out_file, score_thr):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        cfg = preflight.demo_config(args.config, args.checkpoint, args.image, 'mmdet')
+        check_device(args.device)
+        check_writable(args.out, '--out')
+        cfg = preflight.demo_config(args.config, args.checkpoint, args.image, 'mmdet',
+                                    lambda cfg: check_kind(cfg, ('det',), 'tools/demo_det.py',
+                                                           args.config, DEMO_COMMANDS))
     except preflight.PreflightError as err:
         fail(str(err))
     image, result, model = detect(args.image, cfg, args.checkpoint, args.device)

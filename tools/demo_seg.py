@@ -14,6 +14,7 @@ import mmcv
 from downstream import preflight
 from downstream.seg_demo import draw, predict
 from engine.messages import fail
+from engine.preflight import DEMO_COMMANDS, check_device, check_kind, check_writable
 
 
 def parse_args(argv=None):
@@ -30,7 +31,11 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     try:
-        cfg = preflight.demo_config(args.config, args.checkpoint, args.image, 'mmseg')
+        check_device(args.device)
+        check_writable(args.out, '--out')
+        cfg = preflight.demo_config(args.config, args.checkpoint, args.image, 'mmseg',
+                                    lambda cfg: check_kind(cfg, ('seg',), 'tools/demo_seg.py',
+                                                           args.config, DEMO_COMMANDS))
     except preflight.PreflightError as err:
         fail(str(err))
     prediction, model = predict(args.image, cfg, args.checkpoint, args.device)

@@ -11,14 +11,19 @@ up the difference (``batch per GPU x GPUs x accumulation = recipe.batch_size``).
 use torchrun's or slurm's environment with ``--launcher pytorch|slurm``.
 """
 import argparse
+import os
 
 from mmengine.logging import print_log
-from mmengine.runner import Runner
 
 import finetune  # noqa: F401  (registers the classifier, dataset and metric)
+from downstream.preflight import check_backbone_checkpoint, check_model_checkpoint
 from engine.batch_scaling import gradient_accumulation
-from engine.launch import (add_launch_arguments, fit_to_machine, load_config, parse_launch_args,
-                           set_resume, train_or_stop, use_amp, world_size)
+from engine.launch import (add_launch_arguments, build_runner, claim_or_stop, fit_to_machine,
+                           load_config, parse_launch_args, set_resume, train_or_stop, use_amp,
+                           world_size)
+from engine.messages import fail
+from engine.preflight import (PreflightError, check_batch_sizes, check_kind, check_launch,
+                              resume_checkpoint)
 from finetune.recipe import apply_recipe, effective_settings, format_settings
 
 
@@ -37,13 +42,19 @@ def parse_args(argv=None):
 
 def build_config(args):
     """The config with the command line applied, the batch split and the recipe derived."""
-    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher,
+                      args.allow_new_keys)
     if args.data_root:
         cfg.data_root = args.data_root
     if args.pretrained:
         cfg.recipe.pretrained = args.pretrained
-    if args.batch_per_gpu:
+    if args.batch_per_gpu is not None:   # 0 is a value (refused below), not "unset"
         cfg.train_dataloader.batch_size = args.batch_per_gpu
+    try:
+        check_kind(cfg, ('classifier',), 'tools/finetune_imagenet.py', args.config)
+        check_batch_sizes(cfg)
+    except PreflightError as err:
+        fail(str(err))
     if args.eval:
         cfg.recipe.pretrained = None   # the evaluated checkpoint replaces every weight
     gpus = world_size(args.launcher)
@@ -63,6 +74,26 @@ def build_config(args):
     return cfg
 
 
+def preflight(cfg, args):
+    """The model, the data folders, the work dir, and every checkpoint the run will load (--eval
+    and --resume strictly into the classifier, --pretrained into its backbone); one line if not."""
+    try:
+        check_launch(cfg, args.config, ('classifier',), 'tools/finetune_imagenet.py',
+                     loaders=('val_dataloader',) if args.eval else None)
+        for checkpoint in (args.eval, resume_checkpoint(cfg, args.resume)):
+            if checkpoint:
+                check_model_checkpoint(cfg.model, checkpoint)
+        pretrained = cfg.model.get('pretrained')
+        if pretrained and '://' not in pretrained:
+            if not os.path.isfile(pretrained):
+                raise PreflightError(f'--pretrained {pretrained} does not exist; pass a converted '
+                                     'FCMAE checkpoint (tools/convert_fcmae.py) or a classifier')
+            check_backbone_checkpoint(dict(arch=cfg.model.arch, out_indices=(3,), norm_out=False),
+                                      pretrained)
+    except PreflightError as err:
+        fail(str(err))
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
@@ -73,13 +104,15 @@ def main(argv=None):
     if args.print_recipe:
         print(summary)
         return None
+    preflight(cfg, args)
     fit_to_machine(cfg)
     if args.eval:
         cfg.load_from, cfg.resume = args.eval, False
         cfg.default_hooks.checkpoint = None   # evaluating writes no checkpoint
-        runner = Runner.from_cfg(cfg)
-        return runner.val()
-    runner = Runner.from_cfg(cfg)
+        runner = build_runner(cfg)
+        return train_or_stop(runner, runner.val)
+    claim_or_stop(cfg, args.resume, args.overwrite)
+    runner = build_runner(cfg)
     print_log(summary, logger='current')
     train_or_stop(runner)
     return runner

@@ -10,12 +10,15 @@ crash or a kill, run the same command with ``--resume`` to continue from the las
 """
 import argparse
 
-from mmengine.runner import Runner
-
 import pretrain  # noqa: F401  (registers FCMAE and its dataset)
+from downstream.preflight import check_model_checkpoint
 from engine.batch_scaling import scale_to_effective_batch
-from engine.launch import (add_launch_arguments, fit_to_machine, load_config, parse_launch_args,
-                           set_resume, train_or_stop, use_fp32, world_size)
+from engine.launch import (add_launch_arguments, build_runner, claim_or_stop, fit_to_machine,
+                           load_config, parse_launch_args, set_resume, train_or_stop, use_fp32,
+                           world_size)
+from engine.messages import fail
+from engine.preflight import PreflightError, check_launch, resume_checkpoint
+from pretrain.preflight import check_fcmae
 
 
 def parse_args(argv=None):
@@ -29,18 +32,35 @@ def parse_args(argv=None):
 
 
 def build_config(args):
-    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    """The config with the command line applied (its file and --cfg-options checked)."""
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher,
+                      args.allow_new_keys)
     if args.fp32:
         use_fp32(cfg)
     set_resume(cfg, args.resume, args.overwrite)
     return cfg
 
 
+def preflight(cfg, args):
+    """Before anything is written: the kind of config, batch size, model, image folder, work dir,
+    and a --resume checkpoint that fits the FCMAE model exactly; one line if not."""
+    try:
+        check_launch(cfg, args.config, ('fcmae',), 'tools/pretrain_fcmae.py')
+        check_fcmae(cfg)   # own images: folder, channel count, encoder_init size (pretrain/preflight.py)
+        resume_from = resume_checkpoint(cfg, args.resume)
+        if resume_from:
+            check_model_checkpoint(cfg.model, resume_from)
+    except PreflightError as err:
+        fail(str(err))
+
+
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_config(args)
+    preflight(cfg, args)
     notes = [scale_to_effective_batch(cfg, world_size(args.launcher)), fit_to_machine(cfg)]
-    runner = Runner.from_cfg(cfg)
+    claim_or_stop(cfg, args.resume, args.overwrite)
+    runner = build_runner(cfg)
     for note in filter(None, notes):
         runner.logger.info(f'FCMAE: {note}')
     train_or_stop(runner)

@@ -16,14 +16,14 @@ import os
 
 
 import backbones  # noqa: F401  (registers ConvNeXtV2 before any config is built)
-from mmengine.config import DictAction
 from mmengine.dist import get_rank
 from mmengine.registry import init_default_scope
 
 from downstream import preflight
 from downstream.show_dir import show_predictions
-from engine.launch import build_runner, fit_to_machine, load_config
+from engine.launch import add_cfg_options, build_runner, fit_to_machine, load_config, train_or_stop
 from engine.messages import fail
+from engine.preflight import PreflightError, check_batch_sizes, check_kind, check_writable
 from engine.work_dir_guard import WorkDirError, check_output_free
 
 
@@ -38,8 +38,7 @@ def parse_args(argv=None):
                         help="test with the config's tta_model and tta_pipeline")
     parser.add_argument('--show-dir', help='draw the predictions on the test images into DIR '
                         "(mmdet's / mmseg's visualisation hook)")
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config entries, e.g. test_dataloader.batch_size=2')
+    add_cfg_options(parser, 'test_dataloader.batch_size=2')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
     parser.add_argument('--local-rank', '--local_rank', type=int, default=0)
     args = parser.parse_args(argv)
@@ -54,12 +53,20 @@ def main(argv=None):
             check_output_free(args.metrics_out, args.force, '--metrics-out')
         except WorkDirError as err:
             fail(str(err))
-    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
-    init_default_scope(cfg.get('default_scope', 'mmdet'))
-    fit_to_machine(cfg)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher,
+                      args.allow_new_keys)
     try:
+        check_kind(cfg, ('det', 'seg'), 'tools/test.py', args.config)
+        check_batch_sizes(cfg)
+        for path, what, folder in ((cfg.work_dir, 'work dir', True),
+                                   (args.metrics_out, '--metrics-out', False),
+                                   (args.show_dir, '--show-dir', True)):
+            if path:
+                check_writable(path, what, folder)
+        init_default_scope(cfg.get('default_scope', 'mmdet'))
+        fit_to_machine(cfg)
         preflight.check_testing(cfg, args.checkpoint)
-    except preflight.PreflightError as err:
+    except PreflightError as err:
         fail(str(err))
     if args.tta:
         use_tta(cfg, args.config)
@@ -72,7 +79,7 @@ def main(argv=None):
     cfg.resume = False
 
     runner = build_runner(cfg)
-    metrics = runner.test()
+    metrics = train_or_stop(runner, runner.test)   # an error of the test: one line, traceback in the log
     if args.metrics_out and get_rank() == 0:
         with open(args.metrics_out, 'w') as f:
             json.dump({k: _plain(v) for k, v in metrics.items()}, f, indent=1)

@@ -10,11 +10,12 @@ predicts per-patch normalised pixels; as in MAE's demo they are shown with the m
 of the true patch put back (``--raw-pixels`` for models trained with ``norm_pix_loss=False``).
 """
 import argparse
-import sys
 
 import torch
 
 from backbones.checkpoints import CheckpointError
+from engine.messages import fail
+from engine.preflight import PreflightError, check_writable
 from pretrain.visualize import fcmae_from_checkpoint, load_images, picture, reconstruct
 
 
@@ -30,16 +31,23 @@ def main(argv=None):
     parser.add_argument('--raw-pixels', action='store_true',
                         help='the model was trained with norm_pix_loss=False')
     args = parser.parse_args(argv)
-    if args.size % 32:
-        sys.exit(f'--size {args.size} is not a multiple of 32 (the FCMAE patch)')
+    if args.size % 32 or args.size <= 0:
+        fail(f'--size {args.size} is not a positive multiple of 32 (the FCMAE patch)')
+    if args.num <= 0 or not 0 < args.mask_ratio < 1:
+        fail(f'--num {args.num} / --mask-ratio {args.mask_ratio}: need --num > 0 and a mask '
+             'ratio between 0 and 1')
+    try:
+        check_writable(args.out, '--out')
+    except PreflightError as err:
+        fail(str(err))
     try:
         model = fcmae_from_checkpoint(args.checkpoint)
     except CheckpointError as err:
-        sys.exit(f'visualize_fcmae: {err}')
+        fail(str(err))
     try:
         images = load_images(args.images, args.num, args.size)
     except (OSError, FileNotFoundError) as err:
-        sys.exit(f'visualize_fcmae: {err}')
+        fail(str(err))
     torch.manual_seed(args.seed)
     loss, *columns = reconstruct(model, images, args.mask_ratio, args.raw_pixels)
     picture(columns).save(args.out)

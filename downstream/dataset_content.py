@@ -262,6 +262,9 @@ def lazy_copy(dataset_cfg):
 
 def leaf_datasets(dataset):
     """The datasets inside wrappers (ConcatDataset, RepeatDataset, ...) of a built dataset."""
+    if hasattr(dataset, 'sample_files'):   # lists its own files (finetune, FCMAE folders)
+        yield dataset
+        return
     for attribute in ('datasets', 'dataset'):
         inner = getattr(dataset, attribute, None)
         if inner is not None:

@@ -17,6 +17,8 @@ fcmae   train/<class>/*.jpg: the FCMAE toy's unlabelled pictures (no val split)
 Every kind takes the same options; an existing set is replaced only with --force.
 """
 import argparse
+import os.path as osp
+import warnings
 
 from downstream.synthetic_ade20k import make_synthetic_ade20k
 from downstream.synthetic_coco import make_synthetic_coco
@@ -95,6 +97,14 @@ def main(argv=None):
         print(make(args))
     except WorkDirError as err:
         fail(str(err))
+
+
+def old_spelling(tool_file, argv):
+    """What the old make_synthetic_* tools run (one more release): this tool, with a warning."""
+    warnings.warn(f'{osp.basename(tool_file)} is replaced by: python tools/make_synthetic.py '
+                  f'{" ".join(argv)} (one grammar for the four makers); this spelling goes in the '
+                  f'next release', FutureWarning, stacklevel=1)
+    main(argv)
 
 
 if __name__ == '__main__':

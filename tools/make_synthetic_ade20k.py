@@ -5,7 +5,6 @@
 import argparse
 import os.path as osp
 import runpy
-import warnings
 
 
 def main(argv=None):
@@ -23,10 +22,8 @@ def main(argv=None):
     new = ['ade20k', '--out', args.out, '--train', str(args.train), '--val', str(args.val),
            '--size', str(args.max_size), '--seed', str(args.seed)]
     new += ['--force'] if args.force else []
-    warnings.warn(f'{osp.basename(__file__)} is replaced by: python tools/make_synthetic.py '
-                  f'{" ".join(new)} (one grammar for the four makers); this spelling goes in the '
-                  f'next release', FutureWarning, stacklevel=1)
-    runpy.run_path(osp.join(osp.dirname(osp.abspath(__file__)), 'make_synthetic.py'))['main'](new)
+    maker = runpy.run_path(osp.join(osp.dirname(osp.abspath(__file__)), 'make_synthetic.py'))
+    maker['old_spelling'](__file__, new)
 
 
 if __name__ == '__main__':

@@ -5,7 +5,6 @@
 import argparse
 import os.path as osp
 import runpy
-import warnings
 
 
 def main(argv=None):
@@ -20,10 +19,8 @@ def main(argv=None):
     new = ['fcmae', '--out', args.out, '--train', str(args.num), '--size', str(args.size),
            '--classes', str(args.classes), '--seed', str(args.seed)]
     new += ['--force'] if args.force else []
-    warnings.warn(f'{osp.basename(__file__)} is replaced by: python tools/make_synthetic.py '
-                  f'{" ".join(new)} (one grammar for the four makers); this spelling goes in the '
-                  f'next release', FutureWarning, stacklevel=1)
-    runpy.run_path(osp.join(osp.dirname(osp.abspath(__file__)), 'make_synthetic.py'))['main'](new)
+    maker = runpy.run_path(osp.join(osp.dirname(osp.abspath(__file__)), 'make_synthetic.py'))
+    maker['old_spelling'](__file__, new)
 
 
 if __name__ == '__main__':

@@ -14,9 +14,12 @@ returns one-line messages (what, where, the fix):
 * ``class_count_problems(model_cfg, pipeline, classes, where)``: every head's ``num_classes`` (the
   RPN's class-agnostic one aside) and every ``CheckSegMap``'s is the dataset's class count;
 * ``label_map_problems(entry)``: an ADE20K label map holds only values of the class range (1..N
-  and the "other" 0 with ``reduce_zero_label``, 0..N-1 without) and the ignore index.
+  and the "other" 0 with ``reduce_zero_label``, 0..N-1 without) and the ignore index;
+* ``label_size_problem(dataset_cfg, where)``: every label map of a (validation / test) set has its
+  image's size, read from the file headers.
 
-``downstream/preflight.py`` runs the first two before a run (it reads the COCO file anyway);
+``downstream/preflight.py`` runs the first two and the last before a run (it reads the COCO file
+anyway; label map sizes of the evaluated sets, whose mismatch would stop an evaluation mid-run);
 ``tools/check_dataset.py`` runs all three (``sets_problems`` on the built datasets, the label maps
 in its decoding pool: ``with_label_checks``).
 """
@@ -243,6 +246,46 @@ def label_map_problems(entry):
         return [(path, f'label values {short_list(bad)} outside {low}..{high} (and the ignore index '
                        f'{ignore_index}) for {num_classes} classes; fix the file or the class list')]
     return []
+
+
+LABEL_SIZE_LIMIT = 5000   # label maps whose headers the preflight reads (ADE20K val: 2000)
+
+
+def label_size_problem(dataset_cfg, where):
+    """One line when a label map of a segmentation set's config (``data_root`` + ``data_prefix``
+    ``img_path`` / ``seg_map_path``) is not of its image's size, read from the file headers; None
+    when they all fit, the folders are not local ones, or the set has more than
+    ``LABEL_SIZE_LIMIT`` label maps (tools/check_dataset.py reads every one)."""
+    import os
+    from PIL import Image
+    prefix = dataset_cfg.get('data_prefix') or {}
+    root = dataset_cfg.get('data_root') or ''
+    folders = [os.path.join(root, prefix.get(k) or '') for k in ('img_path', 'seg_map_path')]
+    if dataset_cfg.get('backend_args') or not all(prefix.get(k) for k in ('img_path', 'seg_map_path')) \
+            or not all(map(os.path.isdir, folders)):
+        return None
+    labels = sorted(os.listdir(folders[1]))
+    if len(labels) > LABEL_SIZE_LIMIT:
+        return None
+    images = {os.path.splitext(name)[0]: name for name in os.listdir(folders[0])}
+    wrong = []
+    for name in labels:
+        image = images.get(os.path.splitext(name)[0])
+        if image is None:
+            continue   # the dataset's own listing names label maps without an image
+        try:
+            with Image.open(os.path.join(folders[1], name)) as label, \
+                    Image.open(os.path.join(folders[0], image)) as picture:
+                if label.size != picture.size:
+                    wrong.append((name, label.size, picture.size))
+        except Exception:   # an unreadable file: skipped in training, named by check_dataset
+            continue
+    if not wrong:
+        return None
+    name, (lw, lh), (iw, ih) = wrong[0]
+    return (f'{where}: {len(wrong)} of {len(labels)} label maps in {folders[1]} are not of their '
+            f'image\'s size, e.g. {name} is {lw}x{lh} but its image {iw}x{ih}; evaluation would stop '
+            'there: fix or remove them (python tools/check_dataset.py CONFIG lists them all)')
 
 
 # -- a built dataset (tools/check_dataset.py) -----------------------------------------------------

@@ -31,7 +31,7 @@ from backbones.checkpoints.download import cache_path, cached_file, is_url
 from backbones.checkpoints.hub import cached_folder as hub_cached_folder
 from backbones.checkpoints.hub import is_hub_id
 from engine.launch import load_config
-from downstream.dataset_content import class_count_problems, coco_problems
+from downstream.dataset_content import class_count_problems, coco_problems, label_size_problem
 from engine.messages import short_list
 from engine.preflight import PreflightError, build_on_meta, check_model_builds, compare_state_dicts
 
@@ -227,6 +227,14 @@ def check_class_counts(model_cfg, dataloader_cfg, name):
             raise PreflightError(problems[0])
 
 
+def check_label_sizes(dataloader_cfg, name):
+    """The label maps of an evaluated segmentation set have their images' sizes (file headers)."""
+    for dataset in leaf_datasets((dataloader_cfg or {}).get('dataset')):
+        problem = label_size_problem(dataset, name)
+        if problem:
+            raise PreflightError(problem)
+
+
 def check_evaluator(evaluator_cfg, name):
     for evaluator in evaluator_cfg if isinstance(evaluator_cfg, list) else [evaluator_cfg]:
         ann_file = (evaluator or {}).get('ann_file')
@@ -244,6 +252,7 @@ def check_training(cfg, resuming=False):
     if cfg.get('val_cfg') and cfg.get('val_dataloader'):
         check_class_counts(cfg.model, cfg.val_dataloader, 'val_dataloader')
         check_dataloader(cfg.val_dataloader, 'val_dataloader')
+        check_label_sizes(cfg.val_dataloader, 'val_dataloader')
         check_evaluator(cfg.get('val_evaluator'), 'val_evaluator')
 
 
@@ -251,6 +260,7 @@ def check_testing(cfg, checkpoint):
     check_model_checkpoint(cfg.model, checkpoint)
     check_class_counts(cfg.model, cfg.get('test_dataloader'), 'test_dataloader')
     check_dataloader(cfg.get('test_dataloader'), 'test_dataloader')
+    check_label_sizes(cfg.get('test_dataloader'), 'test_dataloader')
     check_evaluator(cfg.get('test_evaluator'), 'test_evaluator')
 
 

@@ -366,6 +366,26 @@ def test_the_preflight_refuses_a_seg_head_of_another_class_count(base_sets):
     check_training(cfg)
 
 
+def test_the_preflight_refuses_val_label_maps_of_another_size_only(base_sets, tmp_path):
+    """A val label map of the wrong size would stop the first evaluation hours into a run; a
+    training one is skipped by design (docs/long_runs.md), so only the first is refused up front."""
+    from mmengine.registry import init_default_scope
+    from downstream.preflight import PreflightError, check_training
+    from engine.launch import load_config
+
+    def training_check(root):
+        cfg = load_config(SEG_TOY, {f'{loader}.dataset.data_root': root for loader in LOADERS})
+        init_default_scope('mmseg')
+        check_training(cfg)
+
+    val_wrong = ade_variant(base_sets[1], str(tmp_path / 'val_wrong'), lambda *_: None)
+    make_smaller(osp.join(val_wrong, 'annotations', 'validation'), None)
+    with pytest.raises(PreflightError, match=r'1 of 2 label maps in .*validation are not of their '
+                                             r"image's size, e\.g\. ADE_val_00000001\.png"):
+        training_check(val_wrong)
+    training_check(ade_variant(base_sets[1], str(tmp_path / 'train_wrong'), make_smaller))
+
+
 def test_head_class_counts_leave_out_the_rpn():
     from mmengine.config import Config
     det = dict(dataset_content.head_class_counts(Config.fromfile(TOY_CONFIG).model))

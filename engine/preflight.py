@@ -286,9 +286,14 @@ def _holds_an_image(folder):
 
 
 def check_device(device):
-    """``--device cuda[:N]`` needs a visible GPU."""
-    if str(device).startswith('cuda') and not torch.cuda.is_available():
-        raise PreflightError(f'--device {device}: no CUDA GPU is visible; use --device cpu')
+    """``--device`` is one this machine has (the rule of ``engine.cli_values.device``: cuda[:N]
+    needs a visible GPU N, a name torch does not know is refused)."""
+    from argparse import ArgumentTypeError
+    from .cli_values import device as known_device
+    try:
+        known_device(str(device))
+    except ArgumentTypeError as err:
+        raise PreflightError(f'--device {err}') from None
 
 
 def check_writable(path, what='output', folder=False):

@@ -2,17 +2,22 @@
 weights (GRN and norms made non-trivial), and each peer's own float64 stage outputs for one input.
 
 Nothing here uses our model or our key maps: these are the files a user of those libraries has.
-``python -m tests.peer_checkpoints mmpretrain OUT_DIR`` writes the mmpretrain ones, and
-``... mmpretrain-load CKPT OUT`` loads one with mmpretrain's init_cfg, each in a process of its own
-(``run_mmpretrain``).
+mmpretrain runs in a process of its own, one for the test session (``run_mmpretrain``):
+``python -m tests.peer_checkpoints mmpretrain OUT_DIR`` writes its checkpoints, ``... mmpretrain-load
+CKPT OUT`` loads one with mmpretrain's init_cfg (``serve`` reads such lines from stdin).
 """
+import atexit
 import json
 import os
 import os.path as osp
+import select
 import subprocess
 import sys
 
 import torch
+
+NO_PEERS = ('transformers (a test-only peer) is not installed: run bash tools/run_tests.sh, which '
+            'installs requirements-test.txt')
 
 # ConvNeXt V2-atto (paper Appendix A.1), written out so that no fixture reads our size table.
 ATTO_DEPTHS, ATTO_DIMS = (2, 2, 6, 2), (40, 80, 160, 320)
@@ -158,13 +163,69 @@ def mmpretrain_outputs_of(checkpoint, out):
     torch.save({'stages': stages, 'logits': logits}, out)
 
 
+class _Mmpretrain:
+    """One mmpretrain process for the whole test session (importing it costs seconds): it reads
+    commands, one a line, answers ``ok`` or ``error ...``; every answer is waited for with a
+    timeout, and the process is told to quit (and waited for) when the session ends."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, '-m', 'tests.peer_checkpoints', 'serve'], cwd=REPO, text=True,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+        atexit.register(self.close)
+
+    def call(self, *args, timeout=300):
+        self.proc.stdin.write(' '.join(map(str, args)) + '\n')
+        self.proc.stdin.flush()
+        ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        answer = self.proc.stdout.readline().strip() if ready else f'error: no answer in {timeout} s'
+        if answer != 'ok':
+            raise RuntimeError(f'mmpretrain {args[0]}: {answer}')
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self.proc.stdin.write('quit\n')
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait(timeout=30)
+
+
+_WORKER = []
+
+
+def start_mmpretrain():
+    """Start the session's mmpretrain process (it imports while the caller goes on)."""
+    if not _WORKER:
+        _WORKER.append(_Mmpretrain())
+    return _WORKER[0]
+
+
 def run_mmpretrain(*args, timeout=300):
-    subprocess.run([sys.executable, '-m', 'tests.peer_checkpoints', *map(str, args)],
-                   cwd=REPO, check=True, timeout=timeout, env={**os.environ, 'OMP_NUM_THREADS': '1'})
+    """Run a command of ``serve`` in the session's mmpretrain process."""
+    start_mmpretrain().call(*args, timeout=timeout)
+
+
+def serve():
+    """Answer ``mmpretrain OUT_DIR`` / ``mmpretrain-load CKPT OUT`` lines until ``quit``."""
+    commands = {'mmpretrain': write_mmpretrain, 'mmpretrain-load': mmpretrain_outputs_of}
+    answers, sys.stdout = sys.stdout, sys.stderr   # mmengine's log lines must not mix with answers
+    for line in sys.stdin:
+        name, *args = line.split()
+        if name == 'quit':
+            return
+        try:
+            commands[name](*args)
+            answers.write('ok\n')
+        except Exception as err:  # noqa: BLE001 - reported to the test, one line
+            answers.write(f'error {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ""}\n')
+        answers.flush()
 
 
 def mmpretrain_checkpoints(out_dir, timeout=300):
-    """Write the mmpretrain checkpoints in a process of their own (mmpretrain 1.2 and
+    """Write the mmpretrain checkpoints in the mmpretrain process (mmpretrain 1.2 and
     transformers 5 do not import into one process); return {name: path}, outputs."""
     run_mmpretrain('mmpretrain', out_dir, timeout=timeout)
     paths = {name: osp.join(out_dir, f'{name}.pth') for name in ('classifier', 'detection', 'fcmae')}
@@ -195,9 +256,12 @@ def mmpretrain_folder():
 if __name__ == '__main__':
     sys.path.append(mmpretrain_folder())   # after site-packages: it adds mmpretrain, shadows nothing
     without_transformers()
-    if sys.argv[1:2] == ['mmpretrain']:
+    if sys.argv[1:] == ['serve']:
+        serve()
+    elif sys.argv[1:2] == ['mmpretrain']:
         write_mmpretrain(sys.argv[2])
     elif sys.argv[1:2] == ['mmpretrain-load']:
         mmpretrain_outputs_of(sys.argv[2], sys.argv[3])
     else:
-        sys.exit('usage: python -m tests.peer_checkpoints mmpretrain OUT_DIR | mmpretrain-load CKPT OUT')
+        sys.exit('usage: python -m tests.peer_checkpoints serve | mmpretrain OUT_DIR | '
+                 'mmpretrain-load CKPT OUT')

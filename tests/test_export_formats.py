@@ -11,6 +11,8 @@ import torch.nn.functional as F
 
 from backbones import ConvNeXtV2
 from tests import peer_checkpoints as peers
+
+pytest.importorskip('transformers', reason=peers.NO_PEERS)
 from tests.helpers import random_backbone
 from tests.test_released_weights import ATTO, official_encoder
 from tools import export_backbone as export_tool

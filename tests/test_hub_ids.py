@@ -19,6 +19,8 @@ from backbones import ConvNeXtV2
 from backbones.checkpoints.hub import cache_folder, parse_hub_id
 from backbones.checkpoints.load import CheckpointError
 from tests import peer_checkpoints as peers
+
+pytest.importorskip('transformers', reason=peers.NO_PEERS)
 from tools import export_backbone as export_tool
 
 COMMIT = 'c0ffee' * 6 + 'c0ff'

@@ -16,6 +16,8 @@ from backbones import ConvNeXtV2
 from backbones.checkpoints import layouts as L
 from backbones.checkpoints.load import CheckpointError, load_pretrained, read_checkpoint, state_dict_of
 from tests import peer_checkpoints as peers
+
+pytest.importorskip('transformers', reason=peers.NO_PEERS)
 from tests.helpers import random_backbone
 
 TOL = 1e-8
@@ -25,6 +27,7 @@ TOL = 1e-8
 def peer_files(tmp_path_factory):
     """name -> (checkpoint path, the peer's float64 stage outputs, output norms the file has)."""
     root = tmp_path_factory.mktemp('peers')
+    peers.start_mmpretrain()
     found = {}
     found['timm folder (model.safetensors)'] = (root / 'timm', peers.timm_folder(root / 'timm'), '')
     found['timm folder (pytorch_model.bin)'] = (

@@ -176,3 +176,37 @@ def test_every_layout_matches_exactly_one_detector(peer_files):
         else:
             assert hits == [layout], (layout, hits)
         assert L.to_canonical(state, container)[0] == layout
+
+
+def test_every_reader_takes_peer_folders(peer_files, capsys):
+    """The one loader behind every tool: analyze_features' loader, the finetune classifier
+    (--pretrained; head and final norm of a transformers classifier load), convert_fcmae (refuses
+    a finetuned folder naming its layout), the det/seg preflight (init_cfg = a folder)."""
+    from analysis.checkpoints import backbone_from_checkpoint
+    from backbones.checkpoints.extract import convert_fcmae
+    from downstream.preflight import check_init_checkpoints
+    from finetune.classifier import ConvNeXtV2Classifier, load_classifier_weights
+    folder = str(peer_files[0]['transformers save_pretrained (classifier)'][0])
+    _, description = backbone_from_checkpoint(folder, check_only=True)
+    assert description.startswith('ConvNeXt V2-atto, Hugging Face transformers ConvNextV2')
+    report = load_classifier_weights(ConvNeXtV2Classifier('atto', num_classes=peers.CLASSES), folder)
+    assert report.endswith(f'final norm loaded; head loaded ({peers.CLASSES} classes)')
+    with pytest.raises(CheckpointError, match='is not an FCMAE checkpoint \\(found layout: Hugging '
+                                              'Face transformers ConvNextV2'):
+        convert_fcmae(folder, folder + '.pth')
+    check_init_checkpoints(dict(backbone=dict(type='ConvNeXtV2', arch='atto', init_cfg=dict(
+        type='Pretrained', checkpoint=folder))))
+    wrong = dict(type='ConvNeXtV2', arch='tiny', init_cfg=dict(type='Pretrained', checkpoint=folder))
+    with pytest.raises(Exception, match='is ConvNeXt V2-atto but the model is ConvNeXt V2-tiny'):
+        check_init_checkpoints(dict(backbone=wrong))
+
+
+def test_release_table_lists_the_hub_ids():
+    from backbones.checkpoints.official import release_table
+    from backbones.checkpoints.released import RELEASES
+    table = '\n'.join(release_table())
+    assert {r.timm_hub_id for r in RELEASES} <= set(table.split())
+    assert 'hf-hub:timm/convnextv2_huge.fcmae_ft_in22k_in1k_512' in table
+    assert 'hf-hub:facebook/convnextv2-tiny-1k-224' in table
+    assert 'hf-hub:facebook/convnextv2-huge-22k-512' in table
+    assert sum(r.hf_hub_id is not None for r in RELEASES) == 18

@@ -84,8 +84,8 @@ def preflight(cfg, args):
             if checkpoint:
                 check_model_checkpoint(cfg.model, checkpoint)
         pretrained = cfg.model.get('pretrained')
-        if pretrained and '://' not in pretrained:
-            if not os.path.isfile(pretrained):
+        if pretrained and '://' not in pretrained and not pretrained.startswith('hf-hub:'):
+            if not (os.path.isfile(pretrained) or os.path.isdir(pretrained)):   # a hub folder too
                 raise PreflightError(f'--pretrained {pretrained} does not exist; pass a converted '
                                      'FCMAE checkpoint (tools/convert_fcmae.py) or a classifier')
             check_backbone_checkpoint(dict(arch=cfg.model.arch, out_indices=(3,), norm_out=False),

@@ -195,6 +195,9 @@ def table(base_sets, tmp_path_factory):
         'tools/check_dataset.py', TOY_CONFIG, '--out', existing, '--cfg-options',
         *data_options(coco)], watch=[existing, coco], expect=['already exists', '--force']))
     check('check_dataset --workers 0', coco, extra=['--workers', '0'], expect=['at least 1'])
+    cases.append(Case('check_dataset --out is a folder', [
+        'tools/check_dataset.py', TOY_CONFIG, '--out', coco, '--cfg-options', *data_options(coco)],
+        watch=[coco], expect=['not a file']))
 
     # quickstart_det: 0 is a value, not "unset"; options that do not apply are refused
     quick = ['tools/quickstart_det.py', '--data-root', coco, '--work-dir', str(root / 'work_quick')]
@@ -237,6 +240,9 @@ def table(base_sets, tmp_path_factory):
     for name in ('benchmark.json', 'benchmark.md'):
         with open(osp.join(earlier, name), 'w') as f:
             f.write('earlier results\n')
+    cases.append(Case('benchmark --out is a file', [
+        'tools/benchmark.py', '--quick', '--device', 'cpu', '--out', a_file], watch=[a_file],
+        expect=['--out', 'not a folder']))
     cases.append(Case('benchmark --out holding results', [
         'tools/benchmark.py', '--quick', '--device', 'cpu', '--out', earlier], watch=[earlier],
         expect=['already exists', '--force']))

@@ -23,6 +23,7 @@ from reports.training_speed import (NotTheSameComputation, backbone_rows, dense_
 from backbones.variants import ARCHS
 from engine.cli_values import OneLineParser, device, names, non_negative_int, one_of, positive_int
 from engine.messages import fail
+from engine.preflight import PreflightError, check_writable
 from engine.work_dir_guard import WorkDirError, check_output_free
 
 
@@ -68,11 +69,12 @@ def parse_args(argv=None):
 # -- timing ------------------------------------------------------------------------------------
 def main(argv=None):
     args = parse_args(argv)
-    for name in ('benchmark.json', 'benchmark.md'):   # before the (long) timing, not after it
-        try:
+    try:   # before the (long) timing, not after it
+        check_writable(args.out, '--out', folder=True)
+        for name in ('benchmark.json', 'benchmark.md'):
             check_output_free(os.path.join(args.out, name), args.force, 'the benchmark output')
-        except WorkDirError as err:
-            fail(str(err))
+    except (PreflightError, WorkDirError) as err:
+        fail(str(err))
     from mmengine.logging import MMLogger
     MMLogger.get_instance('mmengine', log_level='WARNING')   # no per-parameter init dump
     cuda = args.device.startswith('cuda')

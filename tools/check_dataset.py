@@ -29,6 +29,7 @@ from engine.cli_values import OneLineParser, positive_int
 from engine.dataset_check import check_samples, sample_files
 from engine.launch import load_config
 from engine.messages import fail
+from engine.preflight import PreflightError, check_writable
 from engine.work_dir_guard import WorkDirError, check_output_free
 
 LOADERS = ('train_dataloader', 'val_dataloader')
@@ -70,6 +71,7 @@ def main(argv=None):
     out = args.out or osp.join(cfg.work_dir, 'bad_files.txt')
     entries = []
     try:
+        check_writable(out, 'the bad-file list')
         check_output_free(out, args.force, 'the bad-file list')
         datasets = list(datasets_of(cfg))
         errors, notes = sets_problems(datasets, cfg.get('model'))
@@ -83,7 +85,7 @@ def main(argv=None):
         for loader, dataset in datasets:
             for leaf in leaf_datasets(dataset):
                 entries.append((loader, with_label_checks(leaf, sample_files(leaf))))
-    except WorkDirError as err:
+    except (PreflightError, WorkDirError) as err:
         fail(str(err))
     except (FileNotFoundError, ValueError) as err:   # the datasets' own one-line messages
         fail(str(err))

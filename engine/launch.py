@@ -149,7 +149,25 @@ def fit_to_machine(cfg):
         wrapper_cfg = cfg.get('model_wrapper_cfg') or dict(type='MMDistributedDataParallel')
         wrapper_cfg['device_ids'] = None
         cfg.model_wrapper_cfg = wrapper_cfg
+        # one process needs nothing: mmengine reverts SyncBN to BN when there is no process group
+        if sync_bn_to_bn(cfg.get('model')):
+            print_log('no GPU: SyncBN layers run as BN, each process normalising its own batch '
+                      '(torch\'s SyncBatchNorm needs a GPU)', logger='current')
     return note
+
+
+def sync_bn_to_bn(node):
+    """Every ``type='SyncBN'`` in a config node becomes ``'BN'`` (in place); True when one did."""
+    changed = False
+    if isinstance(node, dict):
+        if node.get('type') == 'SyncBN':
+            node['type'], changed = 'BN', True
+        for value in node.values():
+            changed = sync_bn_to_bn(value) or changed
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            changed = sync_bn_to_bn(value) or changed
+    return changed
 
 
 def world_size(launcher):

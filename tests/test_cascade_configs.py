@@ -4,6 +4,7 @@ import glob
 import os.path as osp
 
 import pytest
+import torch
 from mmengine.config import Config
 
 import backbones  # noqa: F401
@@ -118,3 +119,20 @@ def test_complexity_matches_v1_readme_after_v2s_block_changes(size):
     counted = dummy_forward_macs(load(CONFIGS[size]), 1280, 800)
     assert counted['params'] / 1e6 == pytest.approx(params_m, rel=0.01)
     assert counted['flops'] / 1e9 == pytest.approx(gflops, rel=0.01)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='the CPU fallback')
+def test_syncbn_runs_as_bn_in_several_cpu_processes():
+    """torch's SyncBatchNorm refuses CPU tensors once a process group exists (torchrun on a CPU);
+    tools/train.py turns the heads' SyncBN into BN there. One process keeps SyncBN: mmengine's
+    Runner reverts it to BN when there is no process group (the toy trainings run that way)."""
+    from engine.launch import fit_to_machine
+    several = load(CONFIGS['tiny'])
+    several.launcher = 'slurm'    # what fit_to_machine reads; 'pytorch' would also join a group
+    fit_to_machine(several)
+    assert {head.norm_cfg.type for head in several.model.roi_head.bbox_head} == {'BN'}
+    assert 'SyncBN' not in repr(several.model.to_dict())
+    one = load(CONFIGS['tiny'])
+    one.launcher = 'none'
+    fit_to_machine(one)
+    assert {head.norm_cfg.type for head in one.model.roi_head.bbox_head} == {'SyncBN'}

@@ -61,7 +61,7 @@ def read_config(folder):
         with open(path, encoding='utf-8') as f:
             config = json.load(f)
     except (OSError, ValueError) as err:
-        raise CheckpointError(f'cannot read {path}: {_first_line(err)}; the folder is damaged - '
+        raise CheckpointError(f'cannot read {path}: {first_line(err)}; the folder is damaged - '
                               'download or save it again') from None
     if not isinstance(config, dict):
         raise CheckpointError(f'{path} holds a {type(config).__name__}, not a model config')
@@ -106,18 +106,23 @@ def _read_safetensors(path):
     try:
         return load_file(path, device='cpu')
     except (SafetensorError, OSError, ValueError) as err:
-        raise CheckpointError(f'cannot read checkpoint {path}: {_first_line(err)}; the file is '
+        raise CheckpointError(f'cannot read checkpoint {path}: {first_line(err)}; the file is '
                               'corrupt, truncated or not safetensors - download or save it again') from None
 
 
-def _read_sharded(path, read_torch):
+def read_index(path):
+    """(weight_map, sorted shard file names) of a sharded-checkpoint index file."""
     try:
         with open(path, encoding='utf-8') as f:
             weight_map = json.load(f)['weight_map']
-        shards = sorted(set(weight_map.values()))
+        return weight_map, sorted(set(weight_map.values()))
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise CheckpointError(f'cannot read the index {path}: {_first_line(err)}; expected a '
+        raise CheckpointError(f'cannot read the index {path}: {first_line(err)}; expected a '
                               'sharded-checkpoint index with a weight_map') from None
+
+
+def _read_sharded(path, read_torch):
+    weight_map, shards = read_index(path)
     folder = osp.dirname(path)
     missing = [s for s in shards if not osp.isfile(osp.join(folder, s))]
     if missing:
@@ -133,6 +138,7 @@ def _read_sharded(path, read_torch):
     return weights
 
 
-def _first_line(err):
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
+def first_line(err):
+    """The first non-empty line of an exception's message (its type when it has none)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__

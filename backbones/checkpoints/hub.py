@@ -19,7 +19,7 @@ from mmengine.logging import print_log
 
 from .download import rank_zero_first
 from .errors import CheckpointError
-from .files import CONFIG_FILE, WEIGHT_FILES
+from .files import CONFIG_FILE, WEIGHT_FILES, first_line, read_index
 
 PREFIX = 'hf-hub:'
 _REPO = re.compile(r'^[\w.-]+/[\w.-]+$')
@@ -133,22 +133,16 @@ def _fetch(hub_id, revision, filename):
         status = getattr(getattr(err, 'response', None), 'status_code', None)
         if status == 404:   # a mirror that answers a plain 404 for a missing file
             return None
-        raise CheckpointError(f'cannot download {filename} of {hub_id}: {_first_line(err)}; nothing '
+        raise CheckpointError(f'cannot download {filename} of {hub_id}: {first_line(err)}; nothing '
                               'was cached - check the network and retry') from None
     except (errors.LocalEntryNotFoundError, OSError, ValueError) as err:
         raise CheckpointError(f'cannot download {filename} of {hub_id} from {_endpoint()}: '
-                              f'{_first_line(err)}; nothing was cached - check the network (and '
+                              f'{first_line(err)}; nothing was cached - check the network (and '
                               'HF_ENDPOINT) and retry') from None
 
 
 def _shard_names(index_path):
-    import json
-    try:
-        with open(index_path, encoding='utf-8') as f:
-            return sorted(set(json.load(f)['weight_map'].values()))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
-        raise CheckpointError(f'cannot read the index {osp.basename(index_path)}: {_first_line(err)}; '
-                              'expected a sharded-checkpoint index with a weight_map') from None
+    return read_index(index_path)[1]
 
 
 def _shards_present(path, folder):
@@ -184,7 +178,3 @@ def _endpoint():
     from huggingface_hub import constants
     return constants.ENDPOINT
 
-
-def _first_line(err):
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__

@@ -17,30 +17,29 @@ import sys
 import tarfile
 import tempfile
 
-# The compiled ops the toolkit calls, found by tracing every `mmcv._ext` function the models call
-# (tests/test_mmcv_ops.py re-traces them and fails if one is missing here). Key: the op's source
-# stem in mmcv/ops/csrc/pytorch/ (its dispatcher, `<stem>.cpp`), with its CPU and CUDA sources and
+# The compiled ops the toolkit calls, found by tracing every `mmcv._ext` function called while each
+# det/seg config's model trains a step, tests (soft-NMS / NMS, slide) and runs UperNet's TTA, while
+# their data pipelines load a sample, and while FCMAE and the finetune classifier train a step
+# (tests/test_mmcv_ops.py re-traces them and fails if one is missing here or one is never called).
+# UperNet, FCMAE, the classifier and the data pipelines call none. Key: the op's source stem in
+# mmcv/ops/csrc/pytorch/ (its dispatcher `<stem>.cpp`), with its CPU and CUDA kernel sources and
 # the `_ext` functions it provides.
 OPS = {
-    # mmcv.ops.get_compiler_version / get_compiling_cuda_version: import-time checks (mmcv, mmdet)
+    # mmcv.utils.collect_env (the environment mmengine/mmdet log) and tools/install.sh's CUDA check
     'info': dict(cpu=[], cuda=[], functions=['get_compiler_version', 'get_compiling_cuda_version']),
-    # mmcv.ops.nms / batched_nms (RPN proposals, Mask R-CNN and Cascade test) and soft_nms (the det
-    # configs' test_cfg rcnn.nms type='soft_nms'): softnms has no CUDA kernel, mmcv runs it on CPU
+    # nms: mmcv.ops.batched_nms in mmdet's RPNHead (proposals, train and test) and multiclass_nms
+    # (the Cascade configs' test); softnms: mmcv.ops.soft_nms, the Mask R-CNN configs' test
+    # (test_cfg.rcnn.nms type='soft_nms'; CPU only in mmcv, run on CPU tensors on a GPU too);
+    # nms_match comes with the same source, unused
     'nms': dict(cpu=['cpu/nms.cpp'], cuda=['cuda/nms_cuda.cu'],
                 functions=['nms', 'softnms', 'nms_match']),
-    # mmcv.ops.RoIAlign (mmdet SingleRoIExtractor: box and mask RoI features, train and test)
+    # mmcv.ops.RoIAlign in mmdet's SingleRoIExtractor (box and mask RoI features, forward and
+    # backward) and mmcv.ops.roi_align in BitmapMasks.crop_and_resize (mask targets)
     'roi_align': dict(cpu=['cpu/roi_align.cpp'], cuda=['cuda/roi_align_cuda.cu'],
                       functions=['roi_align_forward', 'roi_align_backward']),
 }
 FULL_BUILD = 'CNV2_MMCV_OPS=all bash tools/install.sh'
 CSRC = os.path.join('mmcv', 'ops', 'csrc', 'pytorch')
-
-
-def ext_functions(op_set='default'):
-    """The `_ext` functions a build with this op set provides (None: all of them)."""
-    if op_set == 'all':
-        return None
-    return sorted(name for op in OPS.values() for name in op['functions'])
 
 
 def unpack(sdist, into):
@@ -51,9 +50,9 @@ def unpack(sdist, into):
     return os.path.join(into, top)
 
 
-def replace(path, old, new, count_at_least=1):
+def replace(path, old, new):
     text = open(path).read()
-    if text.count(old) < count_at_least:
+    if old not in text:
         raise SystemExit(f'error: {path} does not contain {old!r}; this script knows mmcv 2.1.0')
     with open(path, 'w') as f:
         f.write(text.replace(old, new))
@@ -79,7 +78,7 @@ def stub_unbuilt_functions(src, op_set):
     path = os.path.join(src, CSRC, 'pybind.cpp')
     text = open(path).read()
     head, body = text.split('PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {', 1)
-    built = set(ext_functions(op_set))
+    built = {name for op in OPS.values() for name in op['functions']}
     found = set()
 
     def stub(match):
@@ -87,17 +86,19 @@ def stub_unbuilt_functions(src, op_set):
         found.add(name)
         if name in built:
             return match.group(0)
-        return f'  m.def("{name}", [](py::args, py::kwargs) {{ cnv2_not_built("{name}"); }});'
+        return f'  m.def("{name}", NotBuilt{{"{name}"}});'
 
     body = re.sub(r'^  m\.def\("(\w+)",.*?\);$', stub, body, flags=re.S | re.M)
     if not built <= found:
         raise SystemExit(f'error: pybind.cpp defines no {sorted(built - found)}; '
                          'this script knows mmcv 2.1.0')
+    # one functor type for every stub: pybind11 instantiates its templates once, not per op
     helper = ('\n// Added by tools/build_mmcv.py: the ops this build left out raise this one line.\n'
-              'static void cnv2_not_built(const char *op) {\n'
-              '  throw std::runtime_error(std::string("mmcv op ") + op + " is not built in this '
+              'struct NotBuilt {\n  const char *op;\n'
+              '  void operator()(py::args, py::kwargs) const {\n'
+              '    throw std::runtime_error(std::string("mmcv op ") + op + " is not built in this '
               f'install (the toolkit builds only the ops its models use); build them all with: '
-              f'{FULL_BUILD}");\n}}\n\n')
+              f'{FULL_BUILD}");\n  }}\n}};\n\n')
     marker = f'  m.def("cnv2_op_set", [] {{ return std::string("{op_set}"); }});\n'
     with open(path, 'w') as f:
         f.write(head + helper + 'PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {\n' + marker + body)
@@ -112,10 +113,10 @@ def keep_chosen_cuda_bindings(src):
     for stem in OPS:
         dispatched |= set(re.findall(r'DISPATCH_DEVICE_IMPL\(\s*(\w+)',
                                      open(os.path.join(src, CSRC, f'{stem}.cpp')).read()))
-    # a block: declarations and wrappers, ending with its run of REGISTER_DEVICE_IMPL statements
+    includes, text = text.split('\n\n', 1)
+    # a block: one op's declarations and wrappers, then its run of REGISTER_DEVICE_IMPL statements
     blocks = re.split(r'((?:^REGISTER_DEVICE_IMPL\(.*?\);\n)+)', text, flags=re.S | re.M)
-    head, kept = blocks[0].split('\n\n', 1)[0] + '\n\n', []
-    blocks[0] = blocks[0][len(head):]
+    kept = []
     if blocks[-1].strip():
         raise SystemExit('error: cudabind.cpp does not end with REGISTER_DEVICE_IMPL; '
                          'this script knows mmcv 2.1.0')
@@ -130,16 +131,20 @@ def keep_chosen_cuda_bindings(src):
     if missing:
         raise SystemExit(f'error: cudabind.cpp needs {missing}, not in OPS cuda sources')
     with open(path, 'w') as f:
-        f.write(head + ''.join(kept))
+        f.write(includes + '\n\n' + ''.join(kept))
 
 
 def patch(src, op_set):
-    # torch >= 2.10 headers need C++20; mmcv's setup.py forces -std=c++17
+    """The only changes to the sdist; 'all' is mmcv as published, with the first one."""
+    # 1. torch >= 2.10 headers need C++20; mmcv's setup.py forces -std=c++17
     replace(os.path.join(src, 'setup.py'), '-std=c++17', '-std=c++20')
     if op_set == 'all':
         return
+    # 2. compile only the chosen ops: the others' sources go (setup.py globs what is left)
     keep_only_chosen_sources(src)
+    # 3. pybind.cpp binds every op: the left-out ones get a stub that raises one line
     stub_unbuilt_functions(src, op_set)
+    # 4. cuda/cudabind.cpp registers every CUDA kernel: only the chosen ops' blocks stay
     keep_chosen_cuda_bindings(src)
 
 

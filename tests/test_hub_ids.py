@@ -226,3 +226,19 @@ def test_failed_download_is_one_line_and_leaves_nothing_cached(failure, fake_hub
     assert not out.exists()
     if failure != 'malformed id':
         assert not any(f.startswith(('blobs', 'snapshots')) for f in cached_files(hub_id.split('@')[0]))
+
+
+def test_under_ddp_rank_0_downloads_first_the_others_read_its_cache(fake_hub, timm_repo, monkeypatch):
+    """As for URLs (backbones/checkpoints/download.rank_zero_first): rank 0 fetches, a barrier,
+    then the other ranks find the cache filled and make no request."""
+    from backbones.checkpoints import download
+    events = []
+    monkeypatch.setattr(download, 'barrier', lambda: events.append('barrier'))
+    monkeypatch.setattr(download, 'get_dist_info', lambda: (0, 2))
+    backbone(f'hf-hub:{TIMM_REPO}')
+    requests = fake_hub.total()
+    assert events == ['barrier'] and requests > 0
+    monkeypatch.setattr(download, 'get_dist_info', lambda: (1, 2))
+    other = backbone(f'hf-hub:{TIMM_REPO}')
+    assert events == ['barrier', 'barrier'] and fake_hub.total() == requests
+    assert stage_difference(other, timm_repo[1]) < 1e-8

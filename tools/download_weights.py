@@ -1,6 +1,6 @@
 """Download an official ConvNeXt V2 release, verify it, and print the init_cfg line that uses it.
 
-    python tools/download_weights.py --list                        # the release table, cache state
+    python tools/download_weights.py --list                        # the release table, cache state, hub ids
     python tools/download_weights.py SIZE KIND                     # e.g. tiny in1k
     python tools/download_weights.py SIZE KIND --format backbone|mmdet [--out PATH] [--force]
     python tools/download_weights.py SIZE KIND --out PATH          # a copy of the file as released
@@ -9,9 +9,11 @@ KIND: fcmae (FCMAE encoder, pt_only), in1k (IN-1K finetuned EMA, 224), in22k_224
 in22k_512 (IN-22K -> IN-1K, where released). The file goes into the torch hub cache
 ($TORCH_HOME/hub/checkpoints, shared with torch.hub and mmengine), once; it is verified (layout
 found, strict load into a ConvNeXt V2 of SIZE, finite features on a random batch) before it gets
-its cache name. --format writes backbone weights: from fcmae through tools/convert_fcmae.py's
-converter, from a finetuned release through tools/export_backbone.py's export (head and final norm
-dropped); the default --out is checkpoints/convnextv2_<size>_<tag>_<format>.pth.
+its cache name. The same weights on the Hugging Face hub (timm's and transformers' ids, listed by
+--list) load with init_cfg checkpoint='hf-hub:ORG/NAME' as they are. --format writes backbone
+weights: from fcmae through tools/convert_fcmae.py's converter, from a finetuned release through
+tools/export_backbone.py's export (head and final norm dropped); the default --out is
+checkpoints/convnextv2_<size>_<tag>_<format>.pth.
 """
 import argparse
 import sys

@@ -30,6 +30,7 @@ from .work_dir_guard import WorkDirError, claim_work_dir
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+_HELD_LOCKS = []   # work dir locks of this process (claim_or_stop)
 _WORLD_SIZE_VARIABLES = {'pytorch': 'WORLD_SIZE', 'slurm': 'SLURM_NTASKS',
                          'mpi': 'OMPI_COMM_WORLD_SIZE'}
 
@@ -105,6 +106,8 @@ def claim_or_stop(cfg, resume, overwrite=False):
         fail(str(err))
     if resume is None:
         clear_records(cfg.work_dir)   # a fresh run does not inherit an old run's skipped files
+    if lock is not None:
+        _HELD_LOCKS.append(lock)   # released when train_or_stop ends (or at exit)
     return lock
 
 
@@ -230,6 +233,8 @@ def train_or_stop(runner, run=None):
         _stop(f'error: the run failed: {type(err).__name__}: {text} (traceback in {log})', 1)
     finally:
         restore_handlers()
+        while _HELD_LOCKS:
+            _HELD_LOCKS.pop().release()
 
 
 def _stop(line, code):

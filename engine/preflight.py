@@ -102,6 +102,7 @@ def check_cfg_options(cfg, options, allow_new_keys=False, path='the config'):
     """Each ``key=value`` names an existing entry of ``cfg`` and keeps its type. A dict whose
     ``type`` the options change may take new keys (another type has other arguments)."""
     retyped = {k[:-len('.type')] for k in options if k.endswith('.type')}
+    retyped.add('')   # the top level: the Runner's own arguments (experiment_name, ...) may be new
     for key, value in options.items():
         node, parts = cfg._cfg_dict, key.split('.')
         for depth, part in enumerate(parts):
@@ -116,9 +117,12 @@ def check_cfg_options(cfg, options, allow_new_keys=False, path='the config'):
                 raise PreflightError(f'--cfg-options {key}: {".".join(parts[:depth]) or key} is a '
                                      f'{type(node).__name__} in {path}, not a dict')
             if part not in node:
-                if allow_new_keys or '_delete_' in parts or '.'.join(parts[:depth]) in retyped:
+                parent = '.'.join(parts[:depth])
+                if allow_new_keys or '_delete_' in parts or (parent in retyped and (
+                        parent or part in _runner_arguments())):
                     break
-                close = difflib.get_close_matches(part, [str(k) for k in node], n=1)
+                names = [str(k) for k in node] + (sorted(_runner_arguments()) if not depth else [])
+                close = difflib.get_close_matches(part, names, n=1)
                 hint = f' (did you mean {".".join(parts[:depth] + close)}?)' if close else ''
                 raise PreflightError(f'--cfg-options {key}: {path} has no {here}{hint}; correct the '
                                      'name, or pass --allow-new-keys to add a new entry')
@@ -128,6 +132,14 @@ def check_cfg_options(cfg, options, allow_new_keys=False, path='the config'):
             if problem:
                 raise PreflightError(f'--cfg-options {key}={value!r}: {problem}; give a value of '
                                      'that type')
+
+
+def _runner_arguments():
+    """The top-level keys mmengine's Runner reads, a config states them or not."""
+    import inspect
+
+    from mmengine.runner import Runner
+    return set(inspect.signature(Runner.__init__).parameters) - {'self', 'cfg'}
 
 
 def _type_change(old, new):

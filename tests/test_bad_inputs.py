@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 
 import pytest
 import torch
@@ -35,9 +36,9 @@ def world(tmp_path_factory):
     from backbones import ConvNeXtV2
     from downstream.synthetic_coco import make_synthetic_coco
     from finetune.synthetic import make_dataset
-    from mmengine.registry import MODELS
+    from mmengine.registry import MODELS, init_default_scope
     from pretrain.synthetic import make_image_folder
-    from reports.quickstart import data_options, write_untrained_checkpoint
+    from reports.quickstart import data_options
     from engine.preflight import without_init
     from engine.launch import load_config
 
@@ -55,11 +56,12 @@ def world(tmp_path_factory):
     w['text'] = str(root / 'notes.pth')
     with open(w['text'], 'w') as f:
         f.write('not a checkpoint\n')
-    w['det_ckpt'] = write_untrained_checkpoint(TOY_DET, w['det_opts'], str(root / 'det.pth'))
     import pretrain  # noqa: F401
-    fcmae = MODELS.build(without_init(load_config(TOY_FCMAE).model))
-    w['fcmae_ckpt'] = str(root / 'fcmae.pth')
-    torch.save({'state_dict': fcmae.state_dict()}, w['fcmae_ckpt'])
+    for name, config, scope in (('det', TOY_DET, 'mmdet'), ('fcmae', TOY_FCMAE, 'mmengine')):
+        init_default_scope(scope)   # weights as built (no init_weights): only keys and shapes count
+        model = MODELS.build(without_init(load_config(config).model))
+        w[f'{name}_ckpt'] = str(root / f'{name}.pth')
+        torch.save({'state_dict': model.state_dict()}, w[f'{name}_ckpt'])
     w['femto'] = str(root / 'femto.pth')
     torch.save({'model': ConvNeXtV2('femto').state_dict()}, w['femto'])
     w['syntax'] = str(root / 'broken_config.py')
@@ -196,14 +198,14 @@ def launcher_cases(w):
     return cases
 
 
-REAL = ('train into a used work dir', 'fcmae missing data', 'finetune eval FCMAE ckpt')
+REAL = ('train into a used work dir', 'finetune eval FCMAE ckpt')
 
 
 def test_launchers_stop_bad_input_in_one_line(world):
     cases = [Case(name, argv, watch=[world['root']], expect=expect)
              for name, argv, expect in launcher_cases(world)]
     assert len(cases) >= 55
-    results = run_cases(cases, osp.join(world['root'], 'cwd'), real=REAL, timeout=600)
+    results = run_cases(cases, osp.join(world['root'], 'cwd'), real=REAL, workers=2, timeout=600)
     assert not report(results), report(results)
 
 
@@ -237,25 +239,31 @@ def test_the_harness_fails_what_it_must(tmp_path):
 
 
 # -- real short runs: the work dir guard and the one-line end of a run ----------------------------
+# The first run is a process of its own; the others run in this process (tools/pretrain_fcmae.py's
+# main, as tests/test_fcmae_training.py does) to spare an interpreter start each, the screen read
+# at the file descriptors (capfd).
 def _fcmae(world, work_dir, *extra, epochs=1):
-    return [sys.executable, osp.join(REPO, 'tools', 'pretrain_fcmae.py'), TOY_FCMAE,
-            '--work-dir', work_dir, *extra, '--cfg-options',
+    return [TOY_FCMAE, '--work-dir', work_dir, *extra, '--cfg-options',
             f'train_dataloader.dataset.data_root={world["images"]}', 'train_dataloader.batch_size=2',
             'train_dataloader.num_workers=0', 'train_dataloader.dataset.img_size=32',
             f'train_cfg.max_epochs={epochs}', 'default_hooks.checkpoint.interval=1',
-            'default_hooks.logger.interval=1']
+            'default_hooks.logger.interval=1', f'experiment_name=bad-inputs-{uuid.uuid4().hex}']
 
 
-def _run(argv, timeout=240):
-    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, 'OMP_NUM_THREADS': '1'})
+def _in_process(argv, capfd):
+    """(exit status, screen lines, stdout) of pretrain_fcmae.py's main in this process."""
+    from tools import pretrain_fcmae as pretrain_tool
+    capfd.readouterr()
+    try:
+        pretrain_tool.main(argv)
+        code = 0
+    except SystemExit as stop:
+        code = stop.code
+    out, err = capfd.readouterr()
+    return code, [line for line in (out + err).splitlines() if line.strip()], out, err
 
 
-def _screen(done):
-    return [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
-
-
-def test_a_second_run_and_a_fresh_run_do_not_touch_a_work_dir(world, tmp_path):
+def test_a_second_run_and_a_fresh_run_do_not_touch_a_work_dir(world, tmp_path, capfd):
     """Run 1 holds the work dir (its lock): run 2 into it stops in one line. Ctrl-C ends run 1 with
     one line naming its last complete checkpoint. A fresh run into the dir then refuses in one line,
     its files unchanged; a lock left by a dead process is taken over with a line saying so, and
@@ -263,14 +271,15 @@ def test_a_second_run_and_a_fresh_run_do_not_touch_a_work_dir(world, tmp_path):
     work_dir = str(tmp_path / 'run')
     lock = osp.join(work_dir, '.run.lock')
     screen = open(tmp_path / 'first_stdout.txt', 'w'), open(tmp_path / 'first_stderr.txt', 'w')
-    first = subprocess.Popen(_fcmae(world, work_dir, epochs=30), cwd=REPO, stdout=screen[0],
+    first = subprocess.Popen([sys.executable, osp.join(REPO, 'tools', 'pretrain_fcmae.py'),
+                              *_fcmae(world, work_dir, epochs=30)], cwd=REPO, stdout=screen[0],
                              stderr=screen[1], env={**os.environ, 'OMP_NUM_THREADS': '1'})
     try:
         _wait_for(lock, first)
-        second = _run(_fcmae(world, work_dir))
+        code, lines, _, err = _in_process(_fcmae(world, work_dir), capfd)
         assert first.poll() is None, 'the first run ended before the second one was judged'
-        assert second.returncode != 0 and len(_screen(second)) <= 3, _screen(second)
-        assert f'another run (PID {first.pid})' in second.stderr
+        assert code != 0 and len(lines) <= 3, lines
+        assert f'another run (PID {first.pid})' in err
         _wait_for(osp.join(work_dir, 'last_checkpoint'), first)
         first.send_signal(signal.SIGINT)
     finally:
@@ -287,9 +296,9 @@ def test_a_second_run_and_a_fresh_run_do_not_touch_a_work_dir(world, tmp_path):
     assert not osp.exists(lock)
 
     before = tree_state(work_dir)
-    fresh = _run(_fcmae(world, work_dir))
-    assert fresh.returncode != 0 and len(_screen(fresh)) <= 3, _screen(fresh)
-    assert '--resume' in fresh.stderr and '--overwrite' in fresh.stderr
+    code, lines, _, err = _in_process(_fcmae(world, work_dir), capfd)
+    assert code != 0 and len(lines) <= 3, lines
+    assert '--resume' in err and '--overwrite' in err
     assert tree_state(work_dir) == before
 
     dead = subprocess.Popen([sys.executable, '-c', 'pass'])
@@ -297,9 +306,9 @@ def test_a_second_run_and_a_fresh_run_do_not_touch_a_work_dir(world, tmp_path):
     with open(lock, 'w') as f:
         f.write(f'pid={dead.pid} host={socket.gethostname()}\n')
     epochs = int(osp.basename(named)[len('epoch_'):-len('.pth')]) + 1
-    resumed = _run(_fcmae(world, work_dir, '--resume', epochs=epochs))
-    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-2000:]
-    assert f'taking over the stale run lock {lock} (PID {dead.pid}' in resumed.stdout
+    code, _, out, err = _in_process(_fcmae(world, work_dir, '--resume', epochs=epochs), capfd)
+    assert code == 0, err[-3000:]
+    assert f'taking over the stale run lock {lock} (PID {dead.pid}' in out
     assert osp.isfile(osp.join(work_dir, f'epoch_{epochs}.pth')) and not osp.exists(lock)
 
 
@@ -311,15 +320,14 @@ def _wait_for(path, run, seconds=150):
         time.sleep(0.1)
 
 
-def test_an_error_inside_the_run_is_one_line_with_the_traceback_in_the_log(world, tmp_path):
-    """A dataset class that fails only when the Runner builds the dataloader (the preflight cannot
-    see it): one line on the screen, the traceback in the work dir's log."""
-    work_dir = str(tmp_path / 'run')
-    argv = _fcmae(world, work_dir, '--allow-new-keys') + ['train_dataloader.dataset.scale=(0.9,)']
-    done = _run(argv)
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert done.returncode == 1, done.stderr[-2000:]
+def test_an_error_inside_the_run_is_one_line_with_the_traceback_in_the_log(world, tmp_path, capfd):
+    """A dataset setting that fails only when the Runner builds the dataloader (the preflight does
+    not build datasets): one line on the screen, the traceback in the run's log."""
+    argv = _fcmae(world, str(tmp_path / 'run'), '--allow-new-keys')
+    code, _, out, err = _in_process(argv + ['train_dataloader.dataset.scale=(0.9,)'], capfd)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 1, err[-2000:]
     assert lines[-1].startswith('error: the run failed: ') and 'traceback in ' in lines[-1], lines[-3:]
-    assert 'Traceback (most recent call last)' not in done.stdout + done.stderr
+    assert 'Traceback (most recent call last)' not in out + err
     log = lines[-1].rsplit('traceback in ', 1)[1].rstrip(')')
     assert osp.isfile(log) and 'Traceback (most recent call last)' in open(log).read()

@@ -21,10 +21,10 @@ from reports import gpu_runs
 
 # Per device: backbone size, inputs (the recipes' sizes on a GPU), iterations.
 DEFAULTS = {
-    'cuda': dict(size='base', det_resolution=1024, seg_resolution=512, resolution=224, warmup=3,
-                 iters=10, budget_s=270.0),
-    'cpu': dict(size='atto', det_resolution=256, seg_resolution=256, resolution=64, warmup=1,
-                iters=2, budget_s=270.0),
+    'cuda': dict(size='base', det_resolution=1024, seg_resolution=512, resolution=224, rois=None,
+                 warmup=3, iters=10),
+    'cpu': dict(size='atto', det_resolution=128, seg_resolution=128, resolution=64, rois=32,
+                warmup=1, iters=2),
 }
 CPU_BATCH = {'det': 2, 'seg': 2, 'image': 4}   # on a GPU: the config's per-GPU batch
 # Seconds to build a run and take its warm-up iterations, before a row starts (the budget's

@@ -93,3 +93,13 @@ def test_ddp_two_processes_on_gloo(tmp_path):
         assert row['status'] == 'ok' and row['world'] == 2 and 'DDP gloo' in row['note'], row
         assert row['img_per_s'] == pytest.approx(2 * row['batch'] / row['s_per_iter'])
     assert 'SyncBN -> BN' in rows[0]['note'] and 'SyncBN' not in rows[1]['note']   # no CPU SyncBN
+
+
+def test_compiled_rows_switch_the_backbone_of_the_real_config():
+    """``--compile`` reaches every compilable run's backbone through its config (the finetune's
+    classifier included), and the dtype is the config's AMP turned fp32 on a CPU."""
+    for run in gpu_runs.COMPILABLE:
+        job = gpu_runs.build_job(run, 'atto', 'cpu', 64, 2, dict(backend='aot_eager'), rois=16)
+        backbone = job.model.backbone
+        assert backbone.compile_options == dict(backend='aot_eager'), run
+        assert job.dtype == 'fp32' and job.config.endswith('.py')

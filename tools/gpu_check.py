@@ -14,22 +14,29 @@ each failed row. Writes OUT/gpu_check.json and OUT/gpu_check.md (the table it pr
 
 Defaults: GPU: base, det 1024, seg 512, images 224, the configs' per-GPU batches (det 2, seg 2,
 FCMAE 64, finetune 64), 3 warm-up + 10 timed iterations, every compilable run also compiled;
-CPU: atto, det/seg 256, images 64, batch 2/2/4/4, 1 + 2 iterations, nothing compiled.
+CPU: atto, det/seg 128, images 64, batch 2/2/4/4, 32 RoIs, 1 + 2 iterations, nothing compiled.
 
-Expected time of the default GPU check on one H200 (base; not measured yet: forward GMACs
-counted with mmengine's analyzer at these sizes, training = 3x forward, at an assumed sustained
-150 TFLOP/s in fp16/bf16, plus the start-up measured on the CPU and a compile allowance):
-  row                      fwd GMACs/iter  s/iter   build+warm-up  row total
-  mask-rcnn base eager     {det}      ~{det_s}    ~20 s          ~{det_t} s
-  cascade-mask-rcnn eager  {cas}      ~{cas_s}    ~20 s          ~{cas_t} s
-  upernet base eager       {seg}      ~{seg_s}    ~20 s          ~{seg_t} s
-  fcmae base eager         {fcm}      ~{fcm_s}    ~15 s          ~{fcm_t} s
-  finetune base eager      {fin}      ~{fin_s}    ~15 s          ~{fin_t} s
-  each compiled row        same            same     ~60-120 s      ~70-130 s
-The install (source .whl/setup_device.sh) takes ~5 min, so the default --budget-s 270 keeps the
-check within the other 5 of a 10-minute call: eager rows run first, and a compiled row that would
-not fit is skipped (said in its note and in the closing line). Measured CPU table:
-docs/benchmarks.md "GPU check".
+Expected time of the default GPU check on one H200 (base; NOT measured yet). Forward GMACs per
+image counted with mmengine's analyzer (downstream/complexity.py; the paper's convention, one
+multiply-add = one FLOP; detectors at test time, 1000 proposals): Mask R-CNN 496 at 1024^2 (Table 6:
+486 at 1280x800), Cascade 2405 at 1024^2, UperNet 293 at 512^2 (Table 7: 1170 at 2048x512 = 4x),
+classifier 15.4 at 224^2 (the paper's 15.4G), FCMAE sparse 6.5 at 224^2. A training iteration is
+~3x its forward; the floor below assumes a sustained 150 TFLOP/s (2 FLOPs per MAC; ~20% of the
+H200's dense bf16 peak), the estimate adds the latency-bound work (proposals, assignment, RoIAlign,
+mask targets, the optimizer over ~100M parameters); build times are scaled from the atto builds
+measured on the CPU (2-3 s each; the device builds on its CPU too), compile times a guess:
+  row (base)               GMACs/iter  floor s/iter  expected s/iter  build s  row total s
+  mask-rcnn eager, fp16    992         0.04          ~0.25            ~15      ~25
+  cascade-mask-rcnn, fp16  <=4810      <=0.19        ~0.5             ~20      ~35
+  upernet eager, bf16      585         0.02          ~0.15            ~10      ~15
+  fcmae eager, bf16        417         0.02          ~0.15            ~5       ~10
+  finetune eager, bf16     985         0.04          ~0.12            ~5       ~10
+  each compiled row        same        same          -10..-30%        +60..120 ~70..130
+Eager rows ~100 s plus ~15 s of imports; the compiled rows follow (finetune, upernet, mask-rcnn,
+cascade). The install (source .whl/setup_device.sh) takes ~5 min, so the default --budget-s 270
+keeps the check within the other 5 of a 10-minute call: a row whose build (+ compile allowance:
+reports/gpu_check.py STARTUP_S) would not fit is skipped, a row is cut to the iterations that fit,
+and both are said in the row's note and the closing line. Measured CPU table: docs/benchmarks.md.
 
 Examples:
   source .whl/setup_device.sh && python tools/gpu_check.py --out $OUT   # on the GPU machine
@@ -58,13 +65,13 @@ def parse_args(argv=None):
                         f'{",".join(gpu_runs.COMPILABLE)} on a GPU, none on a CPU); "none" for none')
     parser.add_argument('--compile-backend', default='inductor',
                         help='torch.compile backend (aot_eager: no code generation, for CPU tests)')
-    parser.add_argument('--det-resolution', type=int, help='det crop side (default 1024 GPU / 256 CPU)')
-    parser.add_argument('--seg-resolution', type=int, help='seg crop side (default 512 GPU / 256 CPU)')
+    parser.add_argument('--det-resolution', type=int, help='det crop side (default 1024 GPU / 128 CPU)')
+    parser.add_argument('--seg-resolution', type=int, help='seg crop side (default 512 GPU / 128 CPU)')
     parser.add_argument('--resolution', type=int, help='FCMAE/finetune image side (224 GPU / 64 CPU)')
     parser.add_argument('--batch', type=int, help='images per process for every row '
                         '(default: the configs\' per-GPU batch on a GPU, 2/2/4/4 on a CPU)')
-    parser.add_argument('--rois', type=int, help='RoIs sampled per image by each R-CNN stage (default: '
-                        'the configs\' 512; fewer for quick CPU checks)')
+    parser.add_argument('--rois', type=int, help='RoIs sampled per image by each R-CNN stage '
+                        '(default: the configs\' 512 on a GPU, 32 on a CPU)')
     parser.add_argument('--warmup', type=int, help='untimed iterations per row (default 3 GPU / 1 CPU)')
     parser.add_argument('--iters', type=int, help='timed iterations per row (default 10 GPU / 2 CPU)')
     parser.add_argument('--budget-s', type=float, default=270.0,
@@ -85,7 +92,7 @@ def parse_args(argv=None):
     if kind == 'cpu' and args.device != 'cpu':
         fail(f'--device must be cpu, cuda or cuda:N, got {args.device!r}')
     for key, value in gpu_check.DEFAULTS[kind].items():
-        if key != 'budget_s' and getattr(args, key) is None:
+        if getattr(args, key) is None:
             setattr(args, key, value)
     args.runs = names(args.runs, gpu_runs.RUNS, '--runs')
     if args.compile is None:

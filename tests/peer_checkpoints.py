@@ -179,6 +179,8 @@ class _Mmpretrain:
         self.proc.stdin.flush()
         ready, _, _ = select.select([self.proc.stdout], [], [], timeout)
         answer = self.proc.stdout.readline().strip() if ready else f'error: no answer in {timeout} s'
+        if not answer and self.proc.poll() is not None:   # e.g. mmpretrain not installed: see stderr
+            answer = f'error: the mmpretrain process exited with {self.proc.returncode} (its stderr above)'
         if answer != 'ok':
             raise RuntimeError(f'mmpretrain {args[0]}: {answer}')
 

@@ -63,7 +63,7 @@ def test_timm_opens_the_timm_export(source):
         assert_close([model(peers.peer_input())], [source[3]])
 
 
-def test_timm_export_of_a_backbone_without_head(source, tmp_path):
+def test_timm_and_hf_exports_of_a_backbone_without_head(source, tmp_path):
     import timm
     bare = tmp_path / 'backbone.pth'
     torch.save(random_backbone('atto', seed=4).state_dict(), bare)
@@ -74,8 +74,14 @@ def test_timm_export_of_a_backbone_without_head(source, tmp_path):
     ours = ConvNeXtV2('atto', norm_out=False, init_cfg=dict(type='Pretrained', checkpoint=str(bare)))
     ours.init_weights()
     with torch.no_grad():
-        assert_close(peers.stage_outputs(model, list(model.stages), peers.peer_input()),
-                     ours.double().eval()(peers.peer_input()))
+        expected = ours.double().eval()(peers.peer_input())
+        assert_close(peers.stage_outputs(model, list(model.stages), peers.peer_input()), expected)
+    from transformers import ConvNextV2Model   # no head: the hf export is a ConvNextV2Model
+    export_tool.main([str(bare), '--format', 'hf', '--out', str(tmp_path / 'hf')])
+    assert json.loads((tmp_path / 'hf' / 'config.json').read_text())['architectures'] == ['ConvNextV2Model']
+    hf = ConvNextV2Model.from_pretrained(str(tmp_path / 'hf')).double().eval()
+    with torch.no_grad():
+        assert_close(hf(peers.peer_input(), output_hidden_states=True).hidden_states[1:], expected)
 
 
 def test_transformers_opens_the_hf_export(source):

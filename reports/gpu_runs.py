@@ -121,6 +121,8 @@ def build_job(run, size, device, resolution, batch, compile_options=None, seed=0
         import finetune  # noqa: F401  (registers the classifier and its data preprocessor)
     elif run == 'fcmae':
         import pretrain  # noqa: F401
+    # as the Runner would (engine env_cfg): cuDNN autotuning where the config asks for it
+    torch.backends.cudnn.benchmark = bool(cfg.get('env_cfg', {}).get('cudnn_benchmark', False))
     torch.manual_seed(seed)
     model = MODELS.build(cfg.model)
     model.init_weights()

@@ -46,20 +46,28 @@ def make_image_folder(root, num_images=64, size=128, num_classes=4, seed=0, forc
 
 
 def texture_stack(rng, size, channels):
-    """(size, size, channels) uint16 texture of a made-up multi-band sensor, unlike the RGB toy
-    set's gradients and shapes: per channel a sum of two oriented gratings of random frequency
-    (channels share one grating, so they correlate) plus grain, over the full 16-bit range."""
+    """(size, size, channels) uint16 image of a made-up multi-band sensor, unlike the RGB toy set's
+    flat colours and hard-edged shapes: every band is one shared slow ramp (its own gain and sign),
+    two soft Gaussian blobs of its own and a fine grating, over the full 16-bit range."""
     yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    shared = _grating(rng, xx, yy)
-    bands = [0.5 * shared + 0.35 * _grating(rng, xx, yy) + 0.15 * rng.standard_normal((size, size))
-             for _ in range(channels)]
+    angle = rng.uniform(0, 2 * np.pi)
+    ramp = np.cos(angle) * xx + np.sin(angle) * yy
+    bands = []
+    for _ in range(channels):
+        band = rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 1.0) * ramp
+        for _ in range(2):
+            cy, cx = rng.uniform(0, 1, 2)
+            band += rng.uniform(-0.6, 0.6) * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2)
+                                                   / (2 * rng.uniform(0.05, 0.2) ** 2))
+        band += 0.05 * _grating(rng, xx, yy)
+        bands.append(band)
     stack = np.stack(bands, axis=-1)
     stack = (stack - stack.min()) / max(np.ptp(stack), 1e-6)
     return (stack * 65535).astype(np.uint16)
 
 
 def _grating(rng, xx, yy):
-    angle, frequency, phase = rng.uniform(0, np.pi), rng.uniform(2, 10), rng.uniform(0, 2 * np.pi)
+    angle, frequency, phase = rng.uniform(0, np.pi), rng.uniform(8, 16), rng.uniform(0, 2 * np.pi)
     return np.sin(2 * np.pi * frequency * (np.cos(angle) * xx + np.sin(angle) * yy) + phase)
 
 

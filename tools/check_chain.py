@@ -11,6 +11,15 @@
 
 Each step is the same command a user runs on real data. Prints a summary and exits non-zero
 unless the finetuned top-1 beats chance by ``--min-gain`` points.
+
+Your own images instead (README "Pretraining on your own images"):
+
+    python tools/check_chain.py --own-images DIR --checkpoint CKPT [--size tiny] [--task det|seg|both]
+
+continues FCMAE from CKPT (a file, URL or hub id of any layout; default: the released FCMAE encoder
+of --size) on the unlabeled images below DIR with their own mean/std and channel count
+(pretrain/configs/fcmae_convnextv2_<size>_continue_custom.py), converts the encoder and initialises
+the det and/or seg configs of that size from it, checking every tensor arrived.
 """
 import argparse
 import json
@@ -19,7 +28,7 @@ import os.path as osp
 import sys
 
 from reports.chain import (FCMAE_CONFIG, FINETUNE_CONFIG, check_downstream_init, ensure_dataset,
-                           fcmae_options, last_checkpoint, scalars)
+                           fcmae_options, last_checkpoint, own_images_chain, scalars)
 from reports.commands import run_tool
 
 
@@ -36,14 +45,56 @@ def parse_args(argv=None):
     parser.add_argument('--val-per-class', type=int, default=16, help='when the set is generated')
     parser.add_argument('--min-gain', type=float, default=10.0,
                         help='finetuned top-1 must beat chance by this many points')
+    own = parser.add_argument_group('your own images (--own-images DIR)')
+    own.add_argument('--own-images', metavar='DIR', help='continue FCMAE on the images below DIR')
+    own.add_argument('--checkpoint', help='weights to continue from (default: the released FCMAE '
+                                          'encoder of --size)')
+    own.add_argument('--size', default='atto', help='ConvNeXt V2 size (atto ... huge)')
+    own.add_argument('--task', choices=('det', 'seg', 'both'), default='both',
+                     help='which downstream configs to initialise')
+    own.add_argument('--epochs', type=int, default=100, help='FCMAE epochs on DIR')
+    own.add_argument('--img-size', type=int, default=224, help='FCMAE crop, a multiple of 32')
+    own.add_argument('--batch-size', type=int, default=64, help='per GPU')
+    own.add_argument('--freeze-epochs', type=int, default=5,
+                     help='epochs with the encoder frozen while the fresh decoder settles')
+    own.add_argument('--picture-every', type=int, default=10,
+                     help='reconstruction picture every N epochs (and after the last)')
+    own.add_argument('--effective-batch', type=int, default=1024,
+                     help='batch per optimizer step (gradient accumulation; lr = 1.5e-4 x it / 256)')
     args = parser.parse_args(argv)
+    if args.own_images:
+        _check_own_images_args(parser, args)
+        return args
     if args.fcmae_epochs < 2:
         parser.error('--fcmae-epochs must be at least 2 (one warm-up epoch, then cosine decay)')
     return args
 
 
+def _check_own_images_args(parser, args):
+    from backbones.variants import ARCHS
+    if args.size not in ARCHS:
+        parser.error(f'--size must be one of {", ".join(ARCHS)}, got {args.size}')
+    for name in ('epochs', 'img_size', 'batch_size', 'picture_every', 'effective_batch'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be at least 1')
+    if args.img_size % 32:
+        parser.error(f'--img-size must be a multiple of 32 (the FCMAE patch), got {args.img_size}')
+    if not 0 <= args.freeze_epochs < args.epochs:
+        parser.error('--freeze-epochs must be in 0 .. --epochs - 1')
+    if not args.checkpoint:
+        from backbones.checkpoints.released import released_url
+        args.checkpoint = released_url(args.size, 'fcmae')
+
+
 def main(argv=None):
     args = parse_args(argv)
+    if args.own_images:
+        lines = own_images_chain(args.own_images, args.checkpoint, args.work_dir, args.size,
+                                 args.task, args.epochs, args.img_size, args.batch_size,
+                                 args.freeze_epochs, args.picture_every, args.effective_batch)
+        print('\nown-images chain: continue FCMAE -> convert -> det/seg initialisation')
+        print('\n'.join(lines))
+        return
     work = args.work_dir
     ensure_dataset(args.data_root, args.train_per_class, args.val_per_class)
     classes = sorted(os.listdir(osp.join(args.data_root, 'train')))

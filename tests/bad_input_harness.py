@@ -128,13 +128,7 @@ def _run_in_worker(case, workspace, capture):
             registry.clear()
     warnings.filters[:] = list(saved_filters)   # as the interpreter started them
     warnings._filters_mutated()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    keep = os.dup(1), os.dup(2)
-    fd = os.open(capture, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    os.dup2(fd, 1)
-    os.dup2(fd, 2)
-    os.close(fd)
+    keep = _screen_to(capture)
 
     def too_long(*_):
         raise _CaseTimeout()
@@ -162,12 +156,7 @@ def _run_in_worker(case, workspace, capture):
     finally:
         signal.alarm(0)
         seconds = time.monotonic() - start
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(keep[0], 1)
-        os.dup2(keep[1], 2)
-        os.close(keep[0])
-        os.close(keep[1])
+        _screen_back(keep)
         sys.argv, sys.path[:] = saved['argv'], saved['path']
         os.chdir(saved['cwd'])
         os.environ.clear()
@@ -187,6 +176,19 @@ def _import_once(tool, capture):
     the tool's own work, not the first import of mmdet (the real subprocesses include it)."""
     import runpy
     saved = sys.path[:]
+    keep = _screen_to(capture)
+    try:
+        sys.path[0] = osp.dirname(tool)
+        runpy.run_path(tool, run_name='__bad_input_import__')
+    except BaseException:   # noqa: BLE001  (a tool that fails to import fails its cases instead)
+        pass
+    finally:
+        _screen_back(keep)
+        sys.path[:] = saved
+
+
+def _screen_to(capture):
+    """Point fd 1 and 2 at ``capture`` (emptied); returns the saved descriptors."""
     sys.stdout.flush()
     sys.stderr.flush()
     keep = os.dup(1), os.dup(2)
@@ -194,19 +196,15 @@ def _import_once(tool, capture):
     os.dup2(fd, 1)
     os.dup2(fd, 2)
     os.close(fd)
-    try:
-        sys.path[0] = osp.dirname(tool)
-        runpy.run_path(tool, run_name='__bad_input_import__')
-    except BaseException:   # noqa: BLE001  (a tool that fails to import fails its cases instead)
-        pass
-    finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(keep[0], 1)
-        os.dup2(keep[1], 2)
-        os.close(keep[0])
-        os.close(keep[1])
-        sys.path[:] = saved
+    return keep
+
+
+def _screen_back(keep):
+    sys.stdout.flush()
+    sys.stderr.flush()
+    for fd, saved in zip((1, 2), keep):
+        os.dup2(saved, fd)
+        os.close(saved)
 
 
 def worker_main(cases_file, results_file, workspace):

@@ -175,6 +175,7 @@ def launcher_cases(w):
         ('demo_det seg config', ['tools/demo_det.py', w['image'], TOY_SEG, w['det_ckpt'], *demo[4:]],
          ['demo_seg.py']),
         ('demo_det out unwritable', [*demo[:4], '--out', w['not_a_dir'] + '.jpg'], ['not a folder']),
+        ('demo_det out exists', [*demo[:4], '--out', w['metrics']], ['--force']),
         ('demo_seg det config', ['tools/demo_seg.py', w['image'], TOY_DET, w['det_ckpt'],
                                  '--out', w['root'] + '/new_seg.png'], ['demo_det.py']),
         # -- visualize_fcmae.py, analyze_*
@@ -183,6 +184,8 @@ def launcher_cases(w):
         ('visualize missing images', ['tools/visualize_fcmae.py', w['fcmae_ckpt'], w['root'] + '/no',
                                       *vis[3:]], ['no']),
         ('visualize out unwritable', [*vis, '--out', w['not_a_dir'] + '.png'], ['not a folder']),
+        ('visualize out exists', [*vis, '--out', w['metrics']], ['--force']),
+        ('features out not empty', [*feat, '--out', w['coco']], ['--force']),
         ('features batch size 0', [*feat, '--batch-size', '0'], ['--batch-size']),
         ('features text ckpt', ['tools/analyze_features.py', w['text'], *feat[2:]], [w['text']]),
         ('features missing images', [*feat[:2], '--images', w['root'] + '/no', *feat[4:]], ['no']),

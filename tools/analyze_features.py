@@ -23,7 +23,7 @@ from analysis.images import ImageSetError
 from analysis.run import ANALYSES, DTYPES, Options, analyze
 from backbones.checkpoints import CheckpointError
 from engine.messages import fail
-from engine.preflight import PreflightError, check_device, check_writable
+from engine.preflight import PreflightError, check_device, check_output
 
 
 def parse_args(argv=None):
@@ -55,6 +55,8 @@ def parse_args(argv=None):
     parser.add_argument('--selectivity-tap', choices=('block', 'gelu', 'grn'), default='block',
                         help='features of the selectivity index (default: block output, as Figure 7)')
     parser.add_argument('--seed', type=int, default=0, help='seed of the image subset')
+    parser.add_argument('--force', action='store_true',
+                        help='write into an --out folder that already holds files')
     args = parser.parse_args(argv)
     if args.old_out:
         warnings.warn('analyze_features: --out-dir is renamed --out (the grammar of every tool); '
@@ -72,7 +74,7 @@ def main(argv=None):
             fail(f'--{option.replace("_", "-")} {getattr(args, option)}: must be a positive integer')
     try:
         check_device(args.device)
-        check_writable(args.out, '--out', folder=True)
+        check_output(args.out, args.force, folder=True)
     except PreflightError as err:
         fail(str(err))
     options = Options(

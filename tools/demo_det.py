@@ -10,7 +10,7 @@ import mmcv
 
 from downstream import preflight
 from engine.messages import fail
-from engine.preflight import DEMO_COMMANDS, check_device, check_kind, check_writable
+from engine.preflight import DEMO_COMMANDS, check_device, check_kind, check_output
 
 
 def parse_args(argv=None):
@@ -21,6 +21,7 @@ def parse_args(argv=None):
     parser.add_argument('--out', default='demo_det_result.jpg', help='output image path')
     parser.add_argument('--score-thr', type=float, default=0.3)
     parser.add_argument('--device', default='cpu', help='cpu or cuda:0')
+    parser.add_argument('--force', action='store_true', help='replace an existing --out file')
     return parser.parse_args(argv)
 
 
@@ -43,7 +44,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         check_device(args.device)
-        check_writable(args.out, '--out')
+        check_output(args.out, args.force)
         cfg = preflight.demo_config(args.config, args.checkpoint, args.image, 'mmdet',
                                     lambda cfg: check_kind(cfg, ('det',), 'tools/demo_det.py',
                                                            args.config, DEMO_COMMANDS))

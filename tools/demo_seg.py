@@ -14,7 +14,7 @@ import mmcv
 from downstream import preflight
 from downstream.seg_demo import draw, predict
 from engine.messages import fail
-from engine.preflight import DEMO_COMMANDS, check_device, check_kind, check_writable
+from engine.preflight import DEMO_COMMANDS, check_device, check_kind, check_output
 
 
 def parse_args(argv=None):
@@ -25,6 +25,7 @@ def parse_args(argv=None):
     parser.add_argument('--out', default='demo_seg_result.png', help='output PNG')
     parser.add_argument('--alpha', type=float, default=0.5, help='opacity of the class colours')
     parser.add_argument('--device', default='cpu', help='cpu or cuda:0')
+    parser.add_argument('--force', action='store_true', help='replace an existing --out file')
     return parser.parse_args(argv)
 
 
@@ -32,7 +33,7 @@ def main(argv=None):
     args = parse_args(argv)
     try:
         check_device(args.device)
-        check_writable(args.out, '--out')
+        check_output(args.out, args.force)
         cfg = preflight.demo_config(args.config, args.checkpoint, args.image, 'mmseg',
                                     lambda cfg: check_kind(cfg, ('seg',), 'tools/demo_seg.py',
                                                            args.config, DEMO_COMMANDS))

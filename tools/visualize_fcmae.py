@@ -15,7 +15,7 @@ import torch
 
 from backbones.checkpoints import CheckpointError
 from engine.messages import fail
-from engine.preflight import PreflightError, check_writable
+from engine.preflight import PreflightError, check_output
 from pretrain.visualize import fcmae_from_checkpoint, load_images, picture, reconstruct
 
 
@@ -28,6 +28,7 @@ def main(argv=None):
     parser.add_argument('--size', type=int, default=224, help='square crop side, multiple of 32')
     parser.add_argument('--mask-ratio', type=float, default=0.6)
     parser.add_argument('--seed', type=int, default=0, help='seed of the random masks')
+    parser.add_argument('--force', action='store_true', help='replace an existing --out file')
     parser.add_argument('--raw-pixels', action='store_true',
                         help='the model was trained with norm_pix_loss=False')
     args = parser.parse_args(argv)
@@ -37,7 +38,7 @@ def main(argv=None):
         fail(f'--num {args.num} / --mask-ratio {args.mask_ratio}: need --num > 0 and a mask '
              'ratio between 0 and 1')
     try:
-        check_writable(args.out, '--out')
+        check_output(args.out, args.force)
     except PreflightError as err:
         fail(str(err))
     try:

@@ -75,12 +75,15 @@ def test_budget_skips_what_does_not_fit_and_a_missing_config_is_a_row(tmp_path, 
 
 
 def test_options_are_checked_before_anything_runs(tmp_path, capsys):
-    for bad in (['--runs', 'maskrcnn'], ['--compile', 'fcmae'], ['--resolution', '100']):
+    for bad in (['--runs', 'maskrcnn'], ['--compile', 'fcmae'], ['--resolution', '100'],
+                ['--iters', '0']):
         with pytest.raises(SystemExit) as stop:
             main([*TOY, *bad, '--out', str(tmp_path)])
         assert stop.value.code == 2
     err = capsys.readouterr().err
-    assert "unknown [maskrcnn]" in err and 'multiple of 32' in err
+    assert "unknown run 'maskrcnn'" in err and "unknown compilable run 'fcmae'" in err
+    assert 'multiple of 32' in err and 'must be at least 1, not 0' in err
+    assert len(err.strip().splitlines()) == 4   # one line each
     assert not os.listdir(tmp_path)
 
 

@@ -49,37 +49,42 @@ import sys
 
 import torch
 
-from engine.messages import fail, short_list
+from engine.messages import fail
 from engine.work_dir_guard import WorkDirError, check_output_free
 
 
 def parse_args(argv=None):
     from backbones.variants import ARCHS
+    from engine.cli_values import OneLineParser, device, names, non_negative_int, one_of, positive_int
     from reports import gpu_check, gpu_runs
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--size', help='backbone size (default: base on a GPU, atto on a CPU)')
-    parser.add_argument('--runs', default=','.join(gpu_runs.RUNS), help='comma-separated rows')
-    parser.add_argument('--compile', help='runs also timed with the backbone compiled (default: '
-                        f'{",".join(gpu_runs.COMPILABLE)} on a GPU, none on a CPU); "none" for none')
+    parser = OneLineParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--device', type=device, default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--size', type=one_of(ARCHS, 'size'),
+                        help='backbone size (default: base on a GPU, atto on a CPU)')
+    parser.add_argument('--runs', type=names(gpu_runs.RUNS, 'run'), default=list(gpu_runs.RUNS),
+                        help='comma-separated rows (default: all)')
+    parser.add_argument('--compile', type=names(gpu_runs.COMPILABLE + ('none',), 'compilable run'),
+                        help='runs also timed with the backbone compiled (default: '
+                        f'{",".join(gpu_runs.COMPILABLE)} on a GPU, none on a CPU; FCMAE\'s encoder is '
+                        'sparse and stays eager)')
     parser.add_argument('--compile-backend', default='inductor',
                         help='torch.compile backend (aot_eager: no code generation, for CPU tests)')
-    parser.add_argument('--det-resolution', type=int, help='det crop side (default 1024 GPU / 128 CPU)')
-    parser.add_argument('--seg-resolution', type=int, help='seg crop side (default 512 GPU / 128 CPU)')
-    parser.add_argument('--resolution', type=int, help='FCMAE/finetune image side (224 GPU / 64 CPU)')
-    parser.add_argument('--batch', type=int, help='images per process for every row '
+    parser.add_argument('--det-resolution', type=positive_int, help='det crop side (default 1024 GPU / 128 CPU)')
+    parser.add_argument('--seg-resolution', type=positive_int, help='seg crop side (default 512 GPU / 128 CPU)')
+    parser.add_argument('--resolution', type=positive_int, help='FCMAE/finetune image side (224 GPU / 64 CPU)')
+    parser.add_argument('--batch', type=positive_int, help='images per process for every row '
                         '(default: the configs\' per-GPU batch on a GPU, 2/2/4/4 on a CPU)')
-    parser.add_argument('--rois', type=int, help='RoIs sampled per image by each R-CNN stage '
+    parser.add_argument('--rois', type=positive_int, help='RoIs sampled per image by each R-CNN stage '
                         '(default: the configs\' 512 on a GPU, 32 on a CPU)')
-    parser.add_argument('--warmup', type=int, help='untimed iterations per row (default 3 GPU / 1 CPU)')
-    parser.add_argument('--iters', type=int, help='timed iterations per row (default 10 GPU / 2 CPU)')
+    parser.add_argument('--warmup', type=non_negative_int,
+                        help='untimed iterations per row (default 3 GPU / 1 CPU)')
+    parser.add_argument('--iters', type=positive_int, help='timed iterations per row (default 10 GPU / 2 CPU)')
     parser.add_argument('--budget-s', type=float, default=270.0,
                         help='seconds for the whole check (inf: no limit); default 270')
-    parser.add_argument('--ddp', type=int, default=1, metavar='N',
+    parser.add_argument('--ddp', type=positive_int, default=1, metavar='N',
                         help='N processes under DDP (NCCL with N GPUs, gloo on the CPU)')
     parser.add_argument('--ddp-timeout-s', type=float, default=300.0, help='collective timeout')
-    parser.add_argument('--inject-nan', default='', metavar='RUNS',
+    parser.add_argument('--inject-nan', type=names(gpu_runs.RUNS, 'run'), default=[], metavar='RUNS',
                         help='make these runs\' loss NaN (checks that a broken run fails the check)')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--out', default='outputs/gpu_check')
@@ -87,39 +92,21 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)
     kind = 'cuda' if args.device.startswith('cuda') else 'cpu'
-    if kind == 'cuda' and not torch.cuda.is_available():
-        fail(f'--device {args.device} but no CUDA GPU is visible; use --device cpu')
-    if kind == 'cpu' and args.device != 'cpu':
-        fail(f'--device must be cpu, cuda or cuda:N, got {args.device!r}')
+    if args.device not in ('cpu', 'cuda') and not args.device.startswith('cuda:'):
+        fail(f'gpu_check: --device {args.device}: use cpu, cuda or cuda:N')
     for key, value in gpu_check.DEFAULTS[kind].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.runs = names(args.runs, gpu_runs.RUNS, '--runs')
     if args.compile is None:
         args.compile = list(gpu_runs.COMPILABLE) if kind == 'cuda' else []
-    else:
-        args.compile = [] if args.compile == 'none' else names(args.compile, gpu_runs.COMPILABLE,
-                                                                '--compile (FCMAE\'s encoder is sparse)')
-    args.inject_nan = names(args.inject_nan, gpu_runs.RUNS, '--inject-nan') if args.inject_nan else []
-    if args.size not in ARCHS:
-        fail(f'--size {args.size!r} is not one of {", ".join(ARCHS)}')
+    args.compile = [run for run in args.compile if run != 'none']
     for key in ('det_resolution', 'seg_resolution', 'resolution'):
         if getattr(args, key) % 32:
-            fail(f'--{key.replace("_", "-")} {getattr(args, key)} must be a multiple of 32 '
+            fail(f'gpu_check: --{key.replace("_", "-")} {getattr(args, key)} must be a multiple of 32 '
                  '(the backbone downsamples by 32)')
-    if args.iters < 1 or args.warmup < 0 or any(v is not None and v < 1 for v in (args.batch, args.rois)):
-        fail('--iters, --batch and --rois must be at least 1, --warmup at least 0')
-    if args.ddp < 1 or math.isnan(args.budget_s) or args.budget_s < 0:
-        fail('--ddp must be at least 1 and --budget-s a number of seconds >= 0 (or inf)')
+    if math.isnan(args.budget_s) or args.budget_s < 0:
+        fail(f'gpu_check: --budget-s {args.budget_s}: a number of seconds >= 0 (or inf)')
     return args
-
-
-def names(text, allowed, option):
-    chosen = [n.strip() for n in text.split(',') if n.strip()]
-    unknown = [n for n in chosen if n not in allowed]
-    if unknown or not chosen:
-        fail(f'{option}: unknown {short_list(unknown)}; choose from {", ".join(allowed)}')
-    return chosen
 
 
 def main(argv=None):

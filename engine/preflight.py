@@ -120,7 +120,8 @@ def check_cfg_options(cfg, options, allow_new_keys=False, path='the config'):
             if part not in node:
                 parent = '.'.join(parts[:depth])
                 if allow_new_keys or '_delete_' in parts or (parent in retyped and (
-                        parent or part in _runner_arguments())):
+                        parent or part in _runner_arguments())) or \
+                        _takes_argument(node.get('type'), part, cfg.get('default_scope')):
                     break
                 names = [str(k) for k in node] + (sorted(_runner_arguments()) if not depth else [])
                 close = difflib.get_close_matches(part, names, n=1)
@@ -141,6 +142,33 @@ def _runner_arguments():
 
     from mmengine.runner import Runner
     return set(inspect.signature(Runner.__init__).parameters) - {'self', 'cfg'}
+
+
+def _takes_argument(type_name, name, scope):
+    """True when the registered class ``type_name`` (looked up in every mmengine registry, in the
+    config's scope) names ``name`` among its constructors' parameters: an argument the config
+    leaves at its default (``default_hooks.checkpoint.by_epoch``), not a typo."""
+    import inspect
+
+    import mmengine.registry as registries
+    if not isinstance(type_name, str):
+        return False
+    for registry in vars(registries).values():
+        if not isinstance(registry, registries.Registry):
+            continue
+        scoped = registry if not scope or scope == registry.scope else registry.children.get(scope)
+        try:
+            found = scoped.get(type_name) if scoped is not None else None
+        except Exception:   # noqa: BLE001  (a registry whose modules do not import here)
+            continue
+        for klass in getattr(found, '__mro__', ()):
+            init = klass.__dict__.get('__init__')
+            try:
+                if init is not None and name in inspect.signature(init).parameters:
+                    return True
+            except (TypeError, ValueError):
+                continue
+    return False
 
 
 def _type_change(old, new):

@@ -121,7 +121,9 @@ def check_cfg_options(cfg, options, allow_new_keys=False, path='the config'):
                 parent = '.'.join(parts[:depth])
                 if allow_new_keys or '_delete_' in parts or (parent in retyped and (
                         parent or part in _runner_arguments())) or \
-                        _takes_argument(node.get('type'), part, cfg.get('default_scope')):
+                        (parent == 'randomness' and part in RANDOMNESS_KEYS) or \
+                        _takes_argument(node.get('type') or _RUNNER_DEFAULT_TYPES.get(parent),
+                                        part, cfg.get('default_scope')):
                     break
                 names = [str(k) for k in node] + (sorted(_runner_arguments()) if not depth else [])
                 close = difflib.get_close_matches(part, names, n=1)
@@ -142,6 +144,13 @@ def _runner_arguments():
 
     from mmengine.runner import Runner
     return set(inspect.signature(Runner.__init__).parameters) - {'self', 'cfg'}
+
+
+RANDOMNESS_KEYS = ('seed', 'deterministic', 'diff_rank_seed')   # Runner.set_randomness
+# the Runner's dicts that need no ``type``: the class it builds from them
+_RUNNER_DEFAULT_TYPES = {'log_processor': 'LogProcessor', 'train_cfg': 'EpochBasedTrainLoop',
+                         'val_cfg': 'ValLoop', 'test_cfg': 'TestLoop', 'visualizer': 'Visualizer',
+                         'message_hub': 'MessageHub'}
 
 
 def _takes_argument(type_name, name, scope):

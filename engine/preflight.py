@@ -184,7 +184,8 @@ def _type_change(old, new):
     """Why ``new`` may not replace ``old`` (None when it may)."""
     if old is None or new is None:
         return None
-    kinds = [(bool, (bool,)), (int, (int,)), (float, (int, float)), (str, (str,)),
+    # numbers are numbers: a config may write 0 where a rate goes (drop_path_rate=0), 1 for a weight
+    kinds = [(bool, (bool,)), ((int, float), (int, float)), (str, (str,)),
              ((list, tuple), (list, tuple)), (dict, (dict,))]
     for slot, accepted in kinds:
         if isinstance(old, slot):

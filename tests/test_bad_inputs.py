@@ -334,3 +334,12 @@ def test_an_error_inside_the_run_is_one_line_with_the_traceback_in_the_log(world
     assert 'Traceback (most recent call last)' not in out + err
     log = lines[-1].rsplit('traceback in ', 1)[1].rstrip(')')
     assert osp.isfile(log) and 'Traceback (most recent call last)' in open(log).read()
+
+
+def test_cfg_option_types_a_number_for_a_number_a_word_refused():
+    """drop_path_rate=0 in a config takes --cfg-options ...drop_path_rate=0.1; a word or a list
+    does not replace a number, nor a number a flag."""
+    from engine.preflight import _type_change
+    assert _type_change(0, 0.1) is None and _type_change(1e-4, 2) is None
+    assert 'int' in _type_change(8, 'abc') and 'bool' in _type_change(True, 1)
+    assert _type_change((1, 2), 3) is not None

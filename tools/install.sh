@@ -51,7 +51,7 @@ if have_mmcv; then
   say "mmcv $MMCV with compiled ops ($op_set op set) already installed"
 else
   if [ -z "$(ls "$wheel_dir"/mmcv-*.whl 2>/dev/null)" ]; then
-    say "building mmcv $MMCV ($ops, $op_set op set) from its sdist, once: about 1.5 min on 2 cores" \
+    say "building mmcv $MMCV ($ops, $op_set op set) from its sdist, once: about 2 min on 2 cores" \
       "(all ops: 10+ min)"
     build=$(mktemp -d)
     trap 'rm -rf "$build"' EXIT

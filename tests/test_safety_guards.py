@@ -54,14 +54,18 @@ def test_every_subprocess_has_a_timeout():
     for path in source_files():
         tree = ast.parse(open(path).read(), path)
         functions = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+        classes = [n for n in ast.walk(tree) if isinstance(n, ast.ClassDef)]
         for call in calls(path):
             func = call.func
             if not (isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name)):
                 continue
             if func.value.id == 'subprocess' and func.attr == 'Popen':
-                # a Popen (to signal the child) is fine if its function waits with a timeout
+                # a Popen (to signal the child) is fine if its function waits with a timeout,
+                # or its class does (a process object started in __init__, ended in a method)
                 owner = [f for f in functions if f.lineno <= call.lineno <= f.end_lineno]
-                if not (owner and waits_with_timeout(owner[-1])):
+                owner_class = [c for c in classes if c.lineno <= call.lineno <= c.end_lineno]
+                if not ((owner and waits_with_timeout(owner[-1]))
+                        or (owner_class and waits_with_timeout(owner_class[-1]))):
                     missing.append(where(path, call) + ' (Popen never waited on with a timeout)')
             elif func.value.id == 'subprocess' and func.attr in SUBPROCESS_CALLS \
                     and keyword(call, 'timeout') is None:

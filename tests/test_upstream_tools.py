@@ -78,25 +78,28 @@ def wheel_tool(package, name):
     return path
 
 
-def start(package, tool, *args, log):
-    """Start the wheel's tool as a user would: one thread, this repository on PYTHONPATH."""
-    path = os.pathsep.join(p for p in (REPO_ROOT, os.environ.get('PYTHONPATH')) if p)
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=path)
-    with open(log, 'w') as out:
-        return subprocess.Popen([sys.executable, wheel_tool(package, tool), *map(str, args)],
-                                cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+class Started:
+    """The wheel's tool started as a user would (one thread, this repository on PYTHONPATH);
+    ``finish()`` gives (exit code, output), killing it after TIMEOUT seconds."""
 
+    def __init__(self, package, tool, *args, log):
+        path = os.pathsep.join(p for p in (REPO_ROOT, os.environ.get('PYTHONPATH')) if p)
+        env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=path)
+        self.log = log
+        with open(log, 'w') as out:
+            self.process = subprocess.Popen(
+                [sys.executable, wheel_tool(package, tool), *map(str, args)],
+                cwd=REPO_ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
 
-def finish(process, log):
-    """(exit code, output) of a started tool, killed after TIMEOUT seconds."""
-    try:
-        code = process.wait(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=60)
-        code = 'timeout'
-    with open(log) as f:
-        return code, f.read()
+    def finish(self):
+        try:
+            code = self.process.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=60)
+            code = 'timeout'
+        with open(self.log) as f:
+            return code, f.read()
 
 
 @pytest.fixture(scope='module')
@@ -141,9 +144,9 @@ def runs(tmp_path_factory):
     started = {}
     for name, (package, config, options) in jobs.items():
         work_dir, log = tmp / name, tmp / f'{name}.log'
-        started[name] = (start(package, 'train.py', config, '--work-dir', work_dir,
-                               '--cfg-options', 'randomness.seed=0', *options, log=log), log, work_dir)
-    results = {name: (*finish(process, log), work_dir) for name, (process, log, work_dir) in started.items()}
+        started[name] = (Started(package, 'train.py', config, '--work-dir', work_dir,
+                                 '--cfg-options', 'randomness.seed=0', *options, log=log), work_dir)
+    results = {name: (*tool.finish(), work_dir) for name, (tool, work_dir) in started.items()}
     results['coco'] = coco
     return results
 
@@ -204,10 +207,9 @@ def test_mmseg_train_runs_a_user_upernet_config_with_its_pretrained(runs):
 def test_mmdet_test_evaluates_a_checkpoint_of_the_wheels_train(runs, tmp_path):
     _, _, work_dir = runs['det_toy']
     log = tmp_path / 'test.log'
-    process = start('mmdet', 'test.py', DET_TOY, osp.join(work_dir, 'epoch_1.pth'),
-                    '--work-dir', tmp_path / 'test', '--cfg-options', *data_options(runs['coco']),
-                    log=log)
-    code, output = finish(process, log)
+    code, output = Started('mmdet', 'test.py', DET_TOY, osp.join(work_dir, 'epoch_1.pth'),
+                           '--work-dir', tmp_path / 'test', '--cfg-options',
+                           *data_options(runs['coco']), log=log).finish()
     assert code == 0, output[-4000:]
     assert 'Evaluating bbox...' in output and 'Evaluating segm...' in output
     assert re.search(r'coco/bbox_mAP: [0-9.]+', output) and re.search(r'coco/segm_mAP: [0-9.]+', output)

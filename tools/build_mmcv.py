@@ -40,6 +40,8 @@ OPS = {
 }
 FULL_BUILD = 'CNV2_MMCV_OPS=all bash tools/install.sh'
 CSRC = os.path.join('mmcv', 'ops', 'csrc', 'pytorch')
+# a hung compiler must not eat a CI budget: the full build takes ~15 min on 2 busy cores
+BUILD_TIMEOUT = 3600
 
 
 def unpack(sdist, into):
@@ -159,7 +161,7 @@ def build_wheel(sdist, out, op_set):
         env['CFLAGS'] = (env.get('CFLAGS', '') + ' -g0').strip()
         subprocess.run([sys.executable, '-m', 'pip', '--disable-pip-version-check', 'wheel', '-q',
                         '--no-build-isolation', '--no-deps', '-w', out, '.'],
-                       cwd=src, env=env, check=True)
+                       cwd=src, env=env, check=True, timeout=BUILD_TIMEOUT)
 
 
 def main(argv=None):

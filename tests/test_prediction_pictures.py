@@ -107,7 +107,7 @@ def test_seg_demo_refuses_a_checkpoint_of_another_model(ade, seg_setup, tmp_path
     assert not (tmp_path / 'x.png').exists()
 
 
-def test_test_show_dir_draws_seg_predictions_with_mmsegs_hook(seg_setup, tmp_path):
+def test_test_show_dir_draws_seg_predictions_with_mmsegs_hook(seg_setup, tmp_path, capsys):
     from tools import test as test_tool
     config, checkpoint = seg_setup
     show = tmp_path / 'show'
@@ -117,6 +117,16 @@ def test_test_show_dir_draws_seg_predictions_with_mmsegs_hook(seg_setup, tmp_pat
     assert len(drawn) == 2, drawn
     for path in drawn:
         assert open(path, 'rb').read().startswith(PNG_SIGNATURE)
+    before = {path: open(path, 'rb').read() for path in drawn}
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:   # the drawings are replaced only with --force
+        test_tool.main([config, checkpoint, '--work-dir', str(tmp_path / 'work2'),
+                        '--show-dir', str(show)])
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert stop.value.code != 0 and len(lines) == 1, lines
+    assert '--show-dir' in lines[0] and '--force' in lines[0], lines
+    assert {path: open(path, 'rb').read() for path in drawn} == before
+    assert not (tmp_path / 'work2').exists()
 
 
 def test_test_show_dir_draws_det_predictions_with_mmdets_hook(tmp_path):

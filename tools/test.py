@@ -23,7 +23,8 @@ from downstream import preflight
 from downstream.show_dir import show_predictions
 from engine.launch import add_cfg_options, build_runner, fit_to_machine, load_config, train_or_stop
 from engine.messages import fail
-from engine.preflight import PreflightError, check_batch_sizes, check_kind, check_writable
+from engine.preflight import (PreflightError, check_batch_sizes, check_kind, check_output,
+                              check_writable)
 from engine.work_dir_guard import WorkDirError, check_output_free
 
 
@@ -33,7 +34,7 @@ def parse_args(argv=None):
     parser.add_argument('checkpoint', help='checkpoint written by tools/train.py')
     parser.add_argument('--work-dir', help='where the test log goes')
     parser.add_argument('--metrics-out', help='also write the metrics as JSON to this file')
-    parser.add_argument('--force', action='store_true', help='replace an existing --metrics-out file')
+    parser.add_argument('--force', action='store_true', help='replace an existing --metrics-out file or a non-empty --show-dir')
     parser.add_argument('--tta', action='store_true',
                         help="test with the config's tta_model and tta_pipeline")
     parser.add_argument('--show-dir', help='draw the predictions on the test images into DIR '
@@ -59,10 +60,11 @@ def main(argv=None):
         check_kind(cfg, ('det', 'seg'), 'tools/test.py', args.config)
         check_batch_sizes(cfg)
         for path, what, folder in ((cfg.work_dir, 'work dir', True),
-                                   (args.metrics_out, '--metrics-out', False),
-                                   (args.show_dir, '--show-dir', True)):
+                                   (args.metrics_out, '--metrics-out', False)):
             if path:
                 check_writable(path, what, folder)
+        if args.show_dir:   # earlier drawings are replaced only with --force
+            check_output(args.show_dir, args.force, '--show-dir', folder=True)
         init_default_scope(cfg.get('default_scope', 'mmdet'))
         fit_to_machine(cfg)
         preflight.check_testing(cfg, args.checkpoint)

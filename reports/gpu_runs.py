@@ -162,13 +162,12 @@ def batch_maker(run, batch, resolution, device, cfg):
     return lambda: image_batch(batch, resolution, device, classes)
 
 
-def det_batch(batch, resolution, device):
+def det_batch(batch, resolution, device, objects=OBJECTS_PER_IMAGE):
     """COCO-like LSJ crops: RESOLUTION x RESOLUTION images with boxes and instance masks."""
     from mmdet.testing import demo_mm_inputs
-    data = demo_mm_inputs(batch, image_shapes=[(3, resolution, resolution)] * batch,
-                          num_items=[OBJECTS_PER_IMAGE] * batch, num_classes=80, with_mask=True,
+    return demo_mm_inputs(batch, image_shapes=[(3, resolution, resolution)] * batch,
+                          num_items=[objects] * batch, num_classes=80, with_mask=True,
                           device=str(device))
-    return data
 
 
 def seg_batch(batch, resolution, device, classes):

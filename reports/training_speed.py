@@ -13,6 +13,8 @@ import backbones  # noqa: F401  (registers ConvNeXtV2)
 from backbones.checkpoints.layouts import to_timm
 from finetune.classifier import ConvNeXtV2Classifier
 
+from .gpu_runs import det_batch, seg_batch
+
 
 class NotTheSameComputation(ValueError):
     """The two sides of a row would time different functions."""
@@ -190,22 +192,10 @@ def build_dense_model(cfg, backbone_type, device):
 
 
 def dense_batch(task, batch, resolution, device):
+    """The det (5 objects an image) or seg (ADE's 150 classes) batch of the gpu_check runs."""
     if task == 'det':
-        from mmdet.testing import demo_mm_inputs
-        return demo_mm_inputs(batch, image_shapes=[(3, resolution, resolution)] * batch, num_items=[5] * batch,
-                              num_classes=80, with_mask=True, device=device)
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-    samples = []
-    for _ in range(batch):
-        sample = SegDataSample(gt_sem_seg=PixelData(
-            data=torch.randint(0, 150, (1, resolution, resolution), device=device)))
-        shape = (resolution, resolution)
-        sample.set_metainfo(dict(img_shape=shape, ori_shape=shape, pad_shape=shape))
-        samples.append(sample)
-    inputs = [torch.randint(0, 255, (3, resolution, resolution), device=device, dtype=torch.uint8)
-              for _ in range(batch)]
-    return dict(inputs=inputs, data_samples=samples)
+        return det_batch(batch, resolution, device, objects=5)
+    return seg_batch(batch, resolution, device, classes=150)
 
 
 # -- table --------------------------------------------------------------------------------------

@@ -18,15 +18,14 @@ names and raise ``PreflightError`` (one line: what, which file, what to do):
 """
 import json
 import os.path as osp
-import warnings
 
 import torch
 
 from mmengine.logging import print_log
 from mmengine.registry import init_default_scope
 
-from backbones.checkpoints import (CheckpointError, canonical_backbone_weights, load_canonical,
-                                   read_checkpoint, strip_module_prefix)
+from backbones.checkpoints import CheckpointError, read_checkpoint, strip_module_prefix
+from backbones.checkpoints.load import check_fits
 from backbones.checkpoints.download import cache_path, cached_file, is_url
 from backbones.checkpoints.hub import cached_folder as hub_cached_folder
 from backbones.checkpoints.hub import is_hub_id
@@ -114,10 +113,7 @@ def check_backbone_checkpoint(backbone_cfg, path, prefix=None):
     with torch.device('meta'):
         backbone = ConvNeXtV2(**kwargs)
     try:
-        _, state_dict = canonical_backbone_weights(read_checkpoint(path, mmap=True), path, prefix)
-        with warnings.catch_warnings():  # copying into meta tensors is the intended no-op
-            warnings.simplefilter('ignore', UserWarning)
-            load_canonical(backbone, state_dict, source=path)
+        check_fits(backbone, path, prefix=prefix)
     except CheckpointError as err:
         raise PreflightError(str(err)) from None
 

@@ -4,12 +4,11 @@ value per channel, and an ``encoder_init`` checkpoint fits the encoder's size. O
 (``PreflightError``), before any work.
 """
 import os.path as osp
-import warnings
 
 import torch
 
-from backbones.checkpoints import (CheckpointError, canonical_backbone_weights, load_canonical,
-                                   read_checkpoint)
+from backbones.checkpoints import CheckpointError
+from backbones.checkpoints.load import check_fits
 from engine.image_files import UnreadableSample
 from engine.preflight import PreflightError
 
@@ -83,11 +82,7 @@ def check_encoder_init(model, in_channels):
         encoder = ConvNeXtV2(model.get('arch', 'base'), in_channels=in_channels, out_indices=(3,),
                              norm_out=False)
     try:
-        _, state_dict = canonical_backbone_weights(read_checkpoint(path, checkpoint, mmap=True),
-                                                   checkpoint, init.get('prefix'))
-        with warnings.catch_warnings():   # copying into meta tensors is the intended no-op
-            warnings.simplefilter('ignore', UserWarning)
-            report = load_canonical(encoder, state_dict, source=checkpoint)
+        report = check_fits(encoder, path, checkpoint, init.get('prefix'))
     except CheckpointError as err:
         raise PreflightError(f'encoder_init: {err}') from None
     return f'encoder_init {checkpoint} fits ({report})'

@@ -12,6 +12,7 @@ the problem and what to do.
 """
 import os
 import re
+import warnings
 import zipfile
 
 import torch
@@ -260,6 +261,16 @@ def load_canonical(model, state_dict, source='<state dict>'):
     return (f'dropped (not backbone): {", ".join(dropped) or "nothing"}; '
             f'freshly initialised: {", ".join(fresh) or "nothing"}'
             + (f'; {stem_note}' if stem_note else ''))
+
+
+def check_fits(model, path, name=None, prefix=None):
+    """Load checkpoint ``path`` strictly into ``model`` built on the meta device (a preflight: shapes
+    and names only, nothing copied); return the load report, or raise ``CheckpointError``."""
+    _, state_dict = canonical_backbone_weights(read_checkpoint(path, name, mmap=True), name or path,
+                                               prefix)
+    with warnings.catch_warnings():   # copying into meta tensors is the intended no-op
+        warnings.simplefilter('ignore', UserWarning)
+        return load_canonical(model, state_dict, source=name or path)
 
 
 def _what_arrived(path):

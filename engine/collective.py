@@ -1,4 +1,5 @@
-"""One flag agreed on by every process of a distributed run (a no-op in a single process)."""
+"""One flag agreed on by every process of a distributed run, and the run's clean exit from its
+process group (both no-ops in a single process)."""
 import torch
 from mmengine.dist import get_dist_info
 
@@ -12,3 +13,12 @@ def any_rank(flag):
         tensor = tensor.cuda()
     torch.distributed.all_reduce(tensor, op=torch.distributed.ReduceOp.MAX)
     return bool(tensor.item() > 0)
+
+
+def leave_process_group():
+    """Destroy the default process group while the interpreter is fully alive. Left to interpreter
+    exit, Gloo's worker threads can still hold tensors whose release needs the GIL, and a rank aborts
+    ("terminate called without an active exception", SIGABRT) after a clean run. Called only on a
+    clean exit: after an error other ranks may be inside a collective that teardown would block."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

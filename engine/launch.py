@@ -21,6 +21,7 @@ from mmengine.config import DictAction
 from mmengine.logging import print_log
 from mmengine.runner import find_latest_checkpoint
 
+from .collective import leave_process_group
 from .messages import fail
 from .preemption import restore_handlers
 from .preflight import PreflightError, read_config
@@ -217,9 +218,14 @@ def train_or_stop(runner, run=None):
     """``runner.train()`` (or ``run()``). Whatever ends it early ends the process with one line:
     a ``RunStopped`` with its own message, any other error with its type and message (the full
     traceback goes to the work dir's log file, not the screen), Ctrl-C with the last complete
-    checkpoint to ``--resume`` from. Exit status 1 (130 for Ctrl-C)."""
+    checkpoint to ``--resume`` from. Exit status 1 (130 for Ctrl-C). A clean end (the preemption
+    hook's exit 0 included) leaves the distributed process group before the interpreter exits."""
     try:
-        return (run or runner.train)()
+        result = (run or runner.train)()
+    except SystemExit as done:   # the preemption hook's exit 0 is a clean exit too
+        if not done.code:
+            leave_process_group()
+        raise
     except RunStopped as stop:
         _stop(f'error: {stop}', 1)
     except KeyboardInterrupt:
@@ -235,6 +241,8 @@ def train_or_stop(runner, run=None):
         restore_handlers()
         while _HELD_LOCKS:
             _HELD_LOCKS.pop().release()
+    leave_process_group()
+    return result
 
 
 def _stop(line, code):

@@ -424,3 +424,37 @@ def test_distributed_ranks_stop_and_checkpoint_together(tmp_path):
     assert code == 0, log[-3000:]
     assert (tmp_path / 'term' / 'last_checkpoint').read_text() == str(tmp_path / 'term' /
                                                                        'iter_3.pth')
+
+
+@pytest.mark.parametrize('end', ['return', 'preempted', 'error'])
+def test_a_clean_end_leaves_the_process_group_and_an_error_keeps_it(tmp_path, end):
+    # left to interpreter exit, Gloo's threads can abort a rank (SIGABRT) after a clean run; after an
+    # error the group stays (teardown could block on ranks still inside a collective)
+    import socket
+    import sys
+    from types import SimpleNamespace
+
+    from engine.launch import train_or_stop
+
+    def run():
+        if end == 'preempted':
+            sys.exit(0)
+        if end == 'error':
+            raise RunStopped('stop')
+        return 'done'
+
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    torch.distributed.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=0,
+                                         world_size=1)
+    try:
+        if end == 'return':
+            assert train_or_stop(SimpleNamespace(work_dir=str(tmp_path)), run) == 'done'
+        else:
+            with pytest.raises(SystemExit):
+                train_or_stop(SimpleNamespace(work_dir=str(tmp_path)), run)
+        assert torch.distributed.is_initialized() == (end == 'error')
+    finally:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()

@@ -81,8 +81,9 @@ def main(argv=None):
     cfg.resume = False
 
     runner = build_runner(cfg)
+    writes_metrics = args.metrics_out and get_rank() == 0   # before train_or_stop leaves the group
     metrics = train_or_stop(runner, runner.test)   # an error of the test: one line, traceback in the log
-    if args.metrics_out and get_rank() == 0:
+    if writes_metrics:
         with open(args.metrics_out, 'w') as f:
             json.dump({k: _plain(v) for k, v in metrics.items()}, f, indent=1)
     return metrics

@@ -1,12 +1,13 @@
 """The own-domain chain on a toy "domain" unlike the FCMAE toy set: 4-channel 16-bit sensor
-textures (pretrain.synthetic.texture_stack) versus the RGB gradients-and-shapes of the FCMAE toy.
+textures (pretrain.synthetic.texture_stack, every band its own blobs) versus the RGB gradients and
+shapes of the FCMAE toy.
 
-1. An atto FCMAE is pretrained on the RGB toy images and saved (our FCMAE checkpoint layout).
-2. Continuing FCMAE from it (stem adapted 3 -> 4 channels, fresh decoder) on the textures ends
-   with a lower reconstruction loss on held-out textures (fixed masks) than the same steps from
-   scratch on seed 0 only. Measured (see MARGIN), this is not a property of the toy: over 3 data x
-   3 training seeds continuing wins 4 of 9 (mean gain +0.022), and the RGB encoder, frozen, is
-   worse than a random one on the textures; the check guards the chain's plumbing, not transfer.
+1. The "released" encoder of the toy: an atto FCMAE pretrained 600 steps on a broad RGB source, the
+   FCMAE toy images and RGB textures in turn (as ImageNet holds textures next to objects), then
+   saved (our FCMAE checkpoint layout).
+2. Continuing FCMAE from it (stem adapted 3 -> 4 channels, fresh decoder, encoder frozen for the
+   first steps) on the sensor textures ends with a lower reconstruction loss on held-out textures
+   (fixed masks) than the same steps from scratch, on each of 3 seeds and by MARGIN on average.
 3. ``tools/check_chain.py --own-images DIR`` runs continue -> convert -> det/seg initialisation,
    with every tensor arriving in the det and seg toy configs (4-channel stems), the reconstruction
    picture in the work dir and the loss curve in the log.
@@ -26,25 +27,21 @@ from pretrain.synthetic import make_texture_folder, synthetic_image, texture_sta
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SIZE = 64            # 2x2 patches: the smallest input with masked and visible patches
-PRETRAIN_STEPS = 150
+PRETRAIN_STEPS = 600
 CONTINUE_STEPS = 60
 FROZEN_STEPS = 10    # the continue configs' decoder warm-up, scaled to the toy
-# continued must beat scratch by this much on the held-out loss, seed 0 only (deterministic on one
-# thread: gain +0.146, so 0.05 fails if the chain stops loading the encoder or training it). Not a
-# robust result: measured with `python -m tests.test_own_images_chain` (2-core machine), gain =
-# scratch - continued, data seed d (images, held-out set) x training seed t (init, masks):
-#   d=0: t=0 +0.146  t=10 -0.046  t=20 -0.108    d=1: t=1 -0.025  t=11 +0.076  t=21 -0.011
-#   d=2: t=2 +0.085  t=12 -0.016  t=22 +0.100    -> 4 of 9 win, mean +0.022, sd ~0.08
-# The held-out evaluation is not the noise (a second set of 4 mask draws moves gains by <0.03); the
-# training runs are: scratch ends anywhere in 0.72-0.96. Tried on seeds 0-2 (t=d, then t=d+10,
-# t=d+20 where marked), none made every run win: no frozen warm-up (+0.152 -0.023 +0.101), 120
-# continue steps (+0.113 +0.037 -0.009), lr 5e-4 (-0.070 -0.009 +0.041), lr 2e-4 (6 runs, all
-# within +-0.023), batch 16 (+0.025 -0.030 +0.022), cosine lr (-0.047 +0.067 +0.058), 400
-# pretraining steps (+0.166 +0.015 +0.115, then -0.072 -0.024 +0.027 +0.108 +0.021 +0.130), 400 +
-# cosine (9 runs, 5 win, -0.098..+0.091), 800 pretraining steps (+0.175 +0.021 +0.135; 800 + cosine
-# 6 runs, 4 win). Why: with both encoders frozen for all 60 steps (decoder only), the RGB-pretrained
-# encoder reaches 0.80-0.88 and a random one 0.60-0.77 (6 runs; `encoder_frozen=True`), so the RGB
-# toy features carry nothing useful to the textures at this scale and only training noise is left.
+# Gain = scratch - continued held-out loss; seeds d = data (images, held-out set), t = training
+# (inits, masks). Measured with `python -m tests.test_own_images_chain` (one thread, 2-core machine):
+#   d=0: t=0 +0.236  t=10 +0.038  t=20 +0.020    d=1: t=1 +0.046  t=11 +0.098  t=21 +0.080
+#   d=2: t=2 +0.144  t=12 -0.011  t=22 +0.138    -> 8 of 9 win, mean +0.088
+# The suite runs t = d = 0, 1, 2 (deterministic on one thread): each must win, and by MARGIN on
+# average (measured +0.236 +0.046 +0.144, mean +0.142). It fails where the source teaches nothing:
+# a saved untrained encoder gives +0.080 -0.082 -0.005, one 150 steps into the source (still on the
+# loss plateau near 0.85) +0.172 -0.027 +0.104, and the shapes-only source of an earlier version
+# (150 steps) won 4 of 9 (mean +0.022). Scratch alone: 0.96 after 30 steps, 0.85 after 60, 0.84
+# after 300, 0.64 after 600. Transfer needs the source to hold the target's primitives (ramps, blobs,
+# gratings), as it does for real: with the encoders frozen the source encoder is no better than a
+# random one here (0.73/0.76/0.71 vs 0.70/0.76/0.60), so what carries over is a start for training.
 MARGIN = 0.05
 
 
@@ -90,13 +87,20 @@ def held_out_loss(model, images, seed=123, draws=4):
     return sum(losses) / draws
 
 
-def pretrain_rgb(path, seed=0):
-    """The 'released' encoder of the toy: FCMAE atto pretrained on RGB toy images, then saved."""
+def rgb_texture_batch(rng, count):
+    stack = np.stack([texture_stack(rng, SIZE, 3) for _ in range(count)]).astype(np.float32)
+    return torch.from_numpy((stack - 32767.5) / 12000.0).permute(0, 3, 1, 2).contiguous()
+
+
+def pretrain_source(path, seed=0):
+    """The 'released' encoder of the toy: FCMAE atto pretrained on the broad RGB source (toy images
+    and RGB textures, batch by batch in turn), then saved."""
     torch.manual_seed(seed)
     model = FCMAE('atto', decoder_dim=64)
     model.init_weights()
-    rng = np.random.default_rng(seed)
-    train(model, [rgb_toy_batch(rng, 8) for _ in range(12)], PRETRAIN_STEPS, seed)
+    rng = np.random.default_rng(1000 + seed)
+    batches = [(rgb_toy_batch if index % 2 else rgb_texture_batch)(rng, 8) for index in range(24)]
+    train(model, batches, PRETRAIN_STEPS, seed)
     torch.save({'state_dict': model.state_dict(), 'meta': {'steps': PRETRAIN_STEPS}}, path)
     return path
 
@@ -121,21 +125,25 @@ def continued_vs_scratch(checkpoint, seed, train_seed=None, encoder_frozen=False
 
 
 @pytest.fixture(scope='session')
-def rgb_encoder(tmp_path_factory):
-    return pretrain_rgb(tmp_path_factory.mktemp('own_chain') / 'fcmae_atto_rgb_toy.pth')
+def source_encoder(tmp_path_factory):
+    torch.set_num_threads(1)   # the measured numbers above are one thread's
+    return pretrain_source(tmp_path_factory.mktemp('own_chain') / 'fcmae_atto_source_toy.pth')
 
 
-def test_continued_beats_scratch(rgb_encoder):
+def test_continued_beats_scratch_on_three_seeds(source_encoder):
     torch.set_num_threads(1)
-    continued, scratch = continued_vs_scratch(rgb_encoder, seed=0)
-    assert continued < scratch - MARGIN, (continued, scratch)
+    gains = []
+    for seed in (0, 1, 2):
+        continued, scratch = continued_vs_scratch(source_encoder, seed)
+        gains.append(scratch - continued)
+    assert min(gains) > 0 and sum(gains) / 3 > MARGIN, gains
 
 
-def test_own_images_chain_tool(rgb_encoder, tmp_path):
+def test_own_images_chain_tool(source_encoder, tmp_path):
     folder = make_texture_folder(str(tmp_path / 'sensor'), num_images=16, size=SIZE, channels=4)
     work = tmp_path / 'work'
     command = [sys.executable, osp.join(REPO, 'tools', 'check_chain.py'), '--own-images', folder,
-               '--checkpoint', str(rgb_encoder), '--work-dir', str(work), '--epochs', '2',
+               '--checkpoint', str(source_encoder), '--work-dir', str(work), '--epochs', '2',
                '--img-size', str(SIZE), '--batch-size', '8', '--freeze-epochs', '1',
                '--picture-every', '1', '--effective-batch', '8']
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600,
@@ -155,11 +163,11 @@ def test_own_images_chain_tool(rgb_encoder, tmp_path):
     assert 'FCMAE loss per epoch: 1:' in log and ' 2:' in log.split('FCMAE loss per epoch: 1:')[-1]
 
 
-if __name__ == '__main__':   # the margins (about 3 min): python -m tests.test_own_images_chain
+if __name__ == '__main__':   # the margins (about 4 min): python -m tests.test_own_images_chain
     import tempfile
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        ckpt = pretrain_rgb(osp.join(tmp, 'rgb.pth'))
+        ckpt = pretrain_source(osp.join(tmp, 'source.pth'))
         for seed in (0, 1, 2):
             for train_seed in (seed, seed + 10, seed + 20):
                 continued, scratch = continued_vs_scratch(ckpt, seed, train_seed)
@@ -167,5 +175,5 @@ if __name__ == '__main__':   # the margins (about 3 min): python -m tests.test_o
                       f'scratch {scratch:.4f}  gain {scratch - continued:+.4f}', flush=True)
         for seed in (0, 1, 2):
             continued, scratch = continued_vs_scratch(ckpt, seed, encoder_frozen=True)
-            print(f'encoders frozen, seed {seed}: RGB-pretrained {continued:.4f}  '
+            print(f'encoders frozen, seed {seed}: source-pretrained {continued:.4f}  '
                   f'random {scratch:.4f}', flush=True)

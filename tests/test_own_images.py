@@ -39,19 +39,16 @@ def encoder_layouts(source):
     decoder = {'mask_token': torch.ones(1, 512, 1, 1), 'proj.weight': torch.ones(512, 320, 1, 1),
                'proj.bias': torch.ones(512), 'pred.weight': torch.ones(3072, 512, 1, 1),
                'pred.bias': torch.ones(3072)}
-    found = {
+    return {
         'official sparse FCMAE': {'model': {**layout_module.to_official_sparse_fcmae(bare), **decoder}},
         'released pt_only': {'model': bare},
         'our FCMAE checkpoint': {'state_dict': {**layout_module.to_dense_fcmae(bare), **decoder}},
         'timm': layout_module.to_timm({**bare, **head}, conv_mlp=True),
         'finetuned backbone (mmdet)': {'state_dict': {f'backbone.{k}': v for k, v in sd.items()}},
+        'mmpretrain': {'state_dict': {f'backbone.{k}': v for k, v in
+                                      layout_module.to_mmpretrain({**bare, **head}).items()}},
+        'transformers': layout_module.to_hf({**bare, **head}),
     }
-    if hasattr(layout_module, 'to_mmpretrain') and hasattr(layout_module, 'from_mmpretrain'):
-        found['mmpretrain'] = {'state_dict': {f'backbone.{k}': v for k, v in
-                                              layout_module.to_mmpretrain({**bare, **head}).items()}}
-    if hasattr(layout_module, 'to_hf') and hasattr(layout_module, 'from_hf'):
-        found['transformers'] = layout_module.to_hf({**bare, **head})
-    return found
 
 
 def fcmae_with_init(path, in_channels=3, seed=1):

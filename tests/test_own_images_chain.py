@@ -12,6 +12,7 @@ shapes of the FCMAE toy.
    with every tensor arriving in the det and seg toy configs (4-channel stems), the reconstruction
    picture in the work dir and the loss curve in the log.
 """
+import contextlib
 import glob
 import os.path as osp
 import subprocess
@@ -124,18 +125,30 @@ def continued_vs_scratch(checkpoint, seed, train_seed=None, encoder_frozen=False
     return tuple(losses)
 
 
+@contextlib.contextmanager
+def one_thread():
+    """The measured numbers above are one thread's (deterministic); the suite's other tests keep
+    their thread count."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope='session')
 def source_encoder(tmp_path_factory):
-    torch.set_num_threads(1)   # the measured numbers above are one thread's
-    return pretrain_source(tmp_path_factory.mktemp('own_chain') / 'fcmae_atto_source_toy.pth')
+    with one_thread():
+        return pretrain_source(tmp_path_factory.mktemp('own_chain') / 'fcmae_atto_source_toy.pth')
 
 
 def test_continued_beats_scratch_on_three_seeds(source_encoder):
-    torch.set_num_threads(1)
     gains = []
-    for seed in (0, 1, 2):
-        continued, scratch = continued_vs_scratch(source_encoder, seed)
-        gains.append(scratch - continued)
+    with one_thread():
+        for seed in (0, 1, 2):
+            continued, scratch = continued_vs_scratch(source_encoder, seed)
+            gains.append(scratch - continued)
     assert min(gains) > 0 and sum(gains) / 3 > MARGIN, gains
 
 

@@ -20,6 +20,7 @@ import torch
 
 from reports.training_speed import (NotTheSameComputation, backbone_rows, dense_task_rows,
                                        fcmae_rows, markdown)
+from backbones import fused_grn
 from backbones.variants import ARCHS
 from engine.cli_values import OneLineParser, device, names, non_negative_int, one_of, positive_int
 from engine.messages import fail
@@ -93,7 +94,8 @@ def main(argv=None):
         fail(f'benchmark: {err}', code=1)
     device = torch.cuda.get_device_name() if cuda else f'CPU ({os.cpu_count()} threads)'
     header = (f'Training steps on {device}, torch {torch.__version__}, '
-              f'{"bf16 autocast (det: fp16)" if cuda else "float32"}, channels-last; '
+              f'{"bf16 autocast (det: fp16)" if cuda else "float32"}, channels-last, GRN '
+              f'{"fused (Triton, CNV2_FUSED_GRN=1)" if cuda and fused_grn.ENABLED else "plain torch"}; '
               f'median of {args.repeats} x {args.iters} steps after {args.warmup} warm-up steps')
     table = markdown(rows, header)
     print(table)

@@ -1,4 +1,7 @@
 """Small shared test utilities (no data files: everything is built in memory or tmp_path)."""
+import threading
+from http.server import ThreadingHTTPServer
+
 import torch
 
 from backbones import ConvNeXtV2
@@ -21,3 +24,19 @@ def random_backbone(arch='atto', seed=0, **kwargs):
     model = ConvNeXtV2(arch, **kwargs)
     model.init_weights()
     return randomize_norms_and_grn(model, seed).eval()
+
+
+class LoopbackServer:
+    """``handler`` (a BaseHTTPRequestHandler class) served on 127.0.0.1 in a daemon thread; ``url``
+    is its root without the trailing slash."""
+
+    def __init__(self, handler):
+        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), handler)
+        self.url = f'http://127.0.0.1:{self.httpd.server_address[1]}'
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        if self.thread.is_alive():
+            self.httpd.shutdown()
+            self.httpd.server_close()

@@ -9,8 +9,7 @@ import hashlib
 import importlib
 import os
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import torch
@@ -19,6 +18,7 @@ from backbones import ConvNeXtV2
 from backbones.checkpoints.hub import cache_folder, parse_hub_id
 from backbones.checkpoints.load import CheckpointError
 from tests import peer_checkpoints as peers
+from tests.helpers import LoopbackServer
 
 pytest.importorskip('transformers', reason=peers.NO_PEERS)
 from tools import export_backbone as export_tool
@@ -86,18 +86,14 @@ class FakeHub:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.endpoint = f'http://127.0.0.1:{self.httpd.server_address[1]}'
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LoopbackServer(Handler)
+        self.endpoint = self.server.url
 
     def total(self):
         return sum(self.requests.values())
 
     def stop(self):
-        if self.thread.is_alive():
-            self.httpd.shutdown()
-            self.httpd.server_close()
+        self.server.stop()
 
 
 @pytest.fixture(scope='module')

@@ -6,8 +6,7 @@ import os
 import os.path as osp
 import re
 import shlex
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 import timm
@@ -20,7 +19,7 @@ from backbones.checkpoints import released
 from backbones.checkpoints.load import CheckpointError
 from backbones.checkpoints.released import RELEASES, release_of_url, released_url
 from downstream import preflight
-from tests.helpers import random_backbone
+from tests.helpers import LoopbackServer, random_backbone
 from tests.test_checkpoint_layouts import layouts
 from tools import convert_fcmae as convert_tool
 from tools import download_weights as download_tool
@@ -118,19 +117,15 @@ class Server:
             def log_message(self, *args):
                 pass
 
-        self.httpd = ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.root = f'http://127.0.0.1:{self.httpd.server_address[1]}/'
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
+        self.server = LoopbackServer(Handler)
+        self.root = self.server.url + '/'
 
     def serve(self, path, body, behaviour='ok'):
         self.routes['/' + path] = (behaviour, body)
         return self.root + path
 
     def stop(self):
-        if self.thread.is_alive():
-            self.httpd.shutdown()
-            self.httpd.server_close()
+        self.server.stop()
 
 
 @pytest.fixture

@@ -81,10 +81,9 @@ def load_config(path, cfg_options=None, work_dir=None, launcher='none', allow_ne
     return cfg
 
 
-def set_resume(cfg, resume, overwrite=False):
+def set_resume(cfg, resume):
     """Apply ``--resume [CKPT]``; True when the run will start from a checkpoint. Touches no file:
     the work dir is claimed by ``claim_or_stop`` after the preflight."""
-    del overwrite
     if resume is None:
         return False
     cfg.resume = True
@@ -206,12 +205,8 @@ def build_runner(cfg):
     try:
         return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     except Exception as err:   # noqa: BLE001
-        os.makedirs(cfg.work_dir, exist_ok=True)
-        log = osp.join(cfg.work_dir, 'traceback.log')
-        with open(log, 'a') as f:
-            f.write(traceback.format_exc())
-        text = (str(err).strip().splitlines() or [''])[0]
-        _stop(f'error: the run could not start: {type(err).__name__}: {text} (traceback in {log})', 1)
+        log = _append_traceback(cfg.work_dir)
+        _stop(f'error: the run could not start: {_one_line(err)} (traceback in {log})', 1)
 
 
 def train_or_stop(runner, run=None):
@@ -235,8 +230,7 @@ def train_or_stop(runner, run=None):
         _stop(f'interrupted: {where}', 130)
     except Exception as err:   # noqa: BLE001  (one line here, the traceback in the log)
         log = log_traceback(runner)
-        text = (str(err).strip().splitlines() or [''])[0]
-        _stop(f'error: the run failed: {type(err).__name__}: {text} (traceback in {log})', 1)
+        _stop(f'error: the run failed: {_one_line(err)} (traceback in {log})', 1)
     finally:
         restore_handlers()
         while _HELD_LOCKS:
@@ -250,22 +244,31 @@ def _stop(line, code):
     sys.exit(code)
 
 
+def _one_line(err):
+    """``Type: first line of the message``."""
+    return f'{type(err).__name__}: {(str(err).strip().splitlines() or [""])[0]}'
+
+
+def _append_traceback(work_dir):
+    """The current exception's traceback appended to ``<work_dir>/traceback.log``; returns it."""
+    os.makedirs(work_dir, exist_ok=True)
+    path = osp.join(work_dir, 'traceback.log')
+    with open(path, 'a') as f:
+        f.write(traceback.format_exc())
+    return path
+
+
 def log_traceback(runner):
     """Append the current exception's traceback to the runner's log file only (not the console);
     returns that file (``<work_dir>/traceback.log`` when the logger writes none)."""
-    text = traceback.format_exc()
     for handler in getattr(runner.logger, 'handlers', ()):
         if isinstance(handler, logging.FileHandler):
             handler.acquire()
             try:
                 handler.flush()
                 with open(handler.baseFilename, 'a') as f:
-                    f.write(text)
+                    f.write(traceback.format_exc())
             finally:
                 handler.release()
             return handler.baseFilename
-    path = osp.join(runner.work_dir, 'traceback.log')
-    os.makedirs(runner.work_dir, exist_ok=True)
-    with open(path, 'a') as f:
-        f.write(text)
-    return path
+    return _append_traceback(runner.work_dir)

@@ -70,7 +70,7 @@ def build_config(args):
                            note=note)
     if args.amp:
         use_amp(cfg)
-    set_resume(cfg, args.resume, args.overwrite)
+    set_resume(cfg, args.resume)
     return cfg
 
 

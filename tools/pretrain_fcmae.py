@@ -37,7 +37,7 @@ def build_config(args):
                       args.allow_new_keys)
     if args.fp32:
         use_fp32(cfg)
-    set_resume(cfg, args.resume, args.overwrite)
+    set_resume(cfg, args.resume)
     return cfg
 
 

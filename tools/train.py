@@ -41,7 +41,7 @@ def main(argv=None):
         if args.amp:
             use_amp(cfg)
         fit_to_machine(cfg)
-        resuming = set_resume(cfg, args.resume, args.overwrite)
+        resuming = set_resume(cfg, args.resume)
         if resuming:   # resuming restores every weight: the backbone's initial checkpoint is not read
             preflight.drop_initial_weights(cfg.model)
         preflight.check_training(cfg, resuming=resuming)

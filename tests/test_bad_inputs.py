@@ -254,14 +254,25 @@ def _fcmae(world, work_dir, *extra, epochs=1):
 
 
 def _in_process(argv, capfd):
-    """(exit status, screen lines, stdout) of pretrain_fcmae.py's main in this process."""
+    """(exit status, screen lines, stdout) of pretrain_fcmae.py's main in this process. The loggers
+    the run made are dropped after it: their handlers write to this test's captured streams, which
+    close with the test (a later test's log line would end in "Logging error")."""
+    from mmengine.logging import MMLogger
+
     from tools import pretrain_fcmae as pretrain_tool
+    before = set(MMLogger._instance_dict)
     capfd.readouterr()
     try:
         pretrain_tool.main(argv)
         code = 0
     except SystemExit as stop:
         code = stop.code
+    finally:
+        for name in set(MMLogger._instance_dict) - before:
+            logger = MMLogger._instance_dict.pop(name)
+            for handler in list(logger.handlers):
+                handler.close()
+                logger.removeHandler(handler)
     out, err = capfd.readouterr()
     return code, [line for line in (out + err).splitlines() if line.strip()], out, err
 

@@ -22,7 +22,7 @@ from mmengine.logging import print_log
 from mmengine.runner import find_latest_checkpoint
 
 from .collective import leave_process_group
-from .messages import fail
+from .messages import fail, typed_line
 from .preemption import restore_handlers
 from .preflight import PreflightError, read_config
 from .skipped_samples import clear_records, set_records_dir
@@ -206,7 +206,7 @@ def build_runner(cfg):
         return Runner.from_cfg(cfg) if 'runner_type' not in cfg else RUNNERS.build(cfg)
     except Exception as err:   # noqa: BLE001
         log = _append_traceback(cfg.work_dir)
-        _stop(f'error: the run could not start: {_one_line(err)} (traceback in {log})', 1)
+        _stop(f'error: the run could not start: {typed_line(err)} (traceback in {log})', 1)
 
 
 def train_or_stop(runner, run=None):
@@ -230,7 +230,7 @@ def train_or_stop(runner, run=None):
         _stop(f'interrupted: {where}', 130)
     except Exception as err:   # noqa: BLE001  (one line here, the traceback in the log)
         log = log_traceback(runner)
-        _stop(f'error: the run failed: {_one_line(err)} (traceback in {log})', 1)
+        _stop(f'error: the run failed: {typed_line(err)} (traceback in {log})', 1)
     finally:
         restore_handlers()
         while _HELD_LOCKS:
@@ -242,11 +242,6 @@ def train_or_stop(runner, run=None):
 def _stop(line, code):
     print(line, file=sys.stderr, flush=True)
     sys.exit(code)
-
-
-def _one_line(err):
-    """``Type: first line of the message``."""
-    return f'{type(err).__name__}: {(str(err).strip().splitlines() or [""])[0]}'
 
 
 def _append_traceback(work_dir):

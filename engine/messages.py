@@ -1,4 +1,5 @@
-"""One-line messages: a short list of names, and a clean stop without a traceback."""
+"""One-line messages: a short list of names, an exception in one line, and a clean stop without a
+traceback."""
 import sys
 
 
@@ -7,6 +8,18 @@ def short_list(items, limit=6):
     items = list(items)
     more = f' (+{len(items) - limit} more)' if len(items) > limit else ''
     return '[' + ', '.join(map(str, items[:limit])) + ']' + more
+
+
+def first_line(err):
+    """The first non-empty line of an exception's message (its type's name when it has none)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
+
+
+def typed_line(err):
+    """``Type: first line of the message`` (``Type`` alone when it has none)."""
+    line = first_line(err)
+    return line if line == type(err).__name__ else f'{type(err).__name__}: {line}'
 
 
 def fail(message, code=2):

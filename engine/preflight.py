@@ -24,7 +24,7 @@ import re
 
 import torch
 
-from .messages import short_list
+from .messages import short_list, typed_line
 from .work_dir_guard import WorkDirError, check_output_free
 
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp', '.tif', '.tiff')
@@ -53,7 +53,7 @@ def read_config(path, cfg_options=None, allow_new_keys=False):
     except SyntaxError as err:
         raise PreflightError(_syntax_error_line(path, err)) from None
     except Exception as err:   # a missing _base_, a name error inside the config, ...
-        raise PreflightError(f'config {path} cannot be read: {_first_line(err)}; fix the config '
+        raise PreflightError(f'config {path} cannot be read: {typed_line(err)}; fix the config '
                              'or its _base_ files') from None
     if cfg_options:
         check_cfg_options(cfg, cfg_options, allow_new_keys, path)
@@ -92,11 +92,6 @@ def _find_syntax_error(path, seen=()):
                     if found:
                         return found
     return None
-
-
-def _first_line(err):
-    text = str(err).strip().splitlines()
-    return f'{type(err).__name__}: {text[0] if text else ""}'.rstrip(': ')
 
 
 def check_cfg_options(cfg, options, allow_new_keys=False, path='the config'):
@@ -291,7 +286,7 @@ def _root_cause(err):
     while True:
         inner = err.__cause__ or err.__context__
         if inner is None or (err.__cause__ is None and type(inner) is not type(err)):
-            return _first_line(err)
+            return typed_line(err)
         err = inner
 
 

@@ -17,6 +17,7 @@ from mmengine.dist import barrier, get_dist_info
 from mmengine.logging import print_log
 
 from engine.atomic_io import atomic_replace
+from engine.messages import first_line
 
 
 class DownloadError(OSError):
@@ -91,11 +92,6 @@ def _download(url, path, progress):
                             'cached - check the URL (python tools/download_weights.py --list '
                             f'prints the released ones), {by_hand}') from None
     except (urllib.error.URLError, http.client.HTTPException, OSError) as err:
-        reason = _one_line(getattr(err, 'reason', None) or err)
+        reason = first_line(getattr(err, 'reason', None) or err)
         raise DownloadError(f'cannot download {url}: {reason}; nothing was cached - check the '
                             f'network connection and retry, {by_hand}') from None
-
-
-def _one_line(reason):
-    text = str(reason).strip()
-    return text.splitlines()[0] if text else type(reason).__name__

@@ -11,7 +11,7 @@ import json
 import os
 import os.path as osp
 
-from engine.messages import short_list as short
+from engine.messages import first_line, short_list as short
 
 from ..variants import ARCHS, arch_name
 from .errors import CheckpointError
@@ -137,8 +137,3 @@ def _read_sharded(path, read_torch):
                               f'{short(absent)}; the folder mixes two saves - save it again')
     return weights
 
-
-def first_line(err):
-    """The first non-empty line of an exception's message (its type when it has none)."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__

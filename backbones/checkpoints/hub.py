@@ -17,9 +17,11 @@ from typing import NamedTuple
 
 from mmengine.logging import print_log
 
+from engine.messages import first_line
+
 from .download import rank_zero_first
 from .errors import CheckpointError
-from .files import CONFIG_FILE, WEIGHT_FILES, first_line, read_index
+from .files import CONFIG_FILE, WEIGHT_FILES, read_index
 
 PREFIX = 'hf-hub:'
 _REPO = re.compile(r'^[\w.-]+/[\w.-]+$')

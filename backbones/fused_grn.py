@@ -15,6 +15,7 @@ against the plain path (``tools/benchmark.py``). ``TRITON_INTERPRET=1`` runs the
 CPU tensors, which is how the suite checks their numbers against a float64 computation.
 """
 import os
+import warnings
 
 import torch
 
@@ -24,7 +25,9 @@ try:
 except ImportError:   # no Triton: GRN keeps its plain-torch path
     triton = None
 
-ENABLED = os.environ.get('CNV2_FUSED_GRN') == '1'
+ENABLED = os.environ.get('CNV2_FUSED_GRN') == '1' and triton is not None
+if os.environ.get('CNV2_FUSED_GRN') == '1' and triton is None:
+    warnings.warn('CNV2_FUSED_GRN=1, but Triton is not installed: GRN runs the plain torch code')
 BLOCK_S, BLOCK_C = 32, 64
 TARGET_PROGRAMS = 1024   # about 8 per SM of an H100 / H200 (132 SMs)
 

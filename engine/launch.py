@@ -21,7 +21,7 @@ from mmengine.config import DictAction
 from mmengine.logging import print_log
 from mmengine.runner import find_latest_checkpoint
 
-from .collective import leave_process_group
+from .collective import exit_distributed_run, leave_process_group
 from .messages import fail, typed_line
 from .preemption import restore_handlers
 from .preflight import PreflightError, read_config
@@ -214,11 +214,14 @@ def train_or_stop(runner, run=None):
     a ``RunStopped`` with its own message, any other error with its type and message (the full
     traceback goes to the work dir's log file, not the screen), Ctrl-C with the last complete
     checkpoint to ``--resume`` from. Exit status 1 (130 for Ctrl-C). A clean end (the preemption
-    hook's exit 0 included) leaves the distributed process group before the interpreter exits."""
+    hook's exit 0 included) of a multi-process training exits at once after a barrier
+    (``exit_distributed_run``); otherwise it leaves the process group before the interpreter exits."""
     try:
         result = (run or runner.train)()
     except SystemExit as done:   # the preemption hook's exit 0 is a clean exit too
         if not done.code:
+            _release_held_locks()
+            exit_distributed_run()
             leave_process_group()
         raise
     except RunStopped as stop:
@@ -233,10 +236,16 @@ def train_or_stop(runner, run=None):
         _stop(f'error: the run failed: {typed_line(err)} (traceback in {log})', 1)
     finally:
         restore_handlers()
-        while _HELD_LOCKS:
-            _HELD_LOCKS.pop().release()
+        _release_held_locks()
+    if run is None:   # training: nothing of the tool follows it
+        exit_distributed_run()
     leave_process_group()
     return result
+
+
+def _release_held_locks():
+    while _HELD_LOCKS:
+        _HELD_LOCKS.pop().release()
 
 
 def _stop(line, code):
